@@ -1,0 +1,56 @@
+"""create_app(settings): wiring only."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from flask import Flask
+
+from cds_service.config import Settings, load_settings
+from cds_service.fhir.client import FhirClient
+from cds_service.store import Store
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class AppState:
+    """What request handlers share: settings, adapters and the clock (injected so tests can fix it)."""
+
+    settings: Settings
+    store: Store
+    fhir: FhirClient
+    verifier: object | None
+    clock: Callable[[], dt.datetime]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], dt.datetime] = utc_now,
+    fhir_session: requests.Session | None = None,
+) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
+    verifier = None
+    if settings.auth.require_jwt:
+        from cds_service.http.auth import JwtVerifier
+        from cds_service.replay import replay_store_for
+
+        verifier = JwtVerifier(settings.auth, replay_store_for(settings))
+    app.extensions["sirolimus_cds"] = AppState(
+        settings=settings,
+        store=Store(settings.database_url),
+        fhir=FhirClient(settings.fhir, session=fhir_session),
+        verifier=verifier,
+        clock=clock,
+    )
+    from cds_service.http.routes import blueprint
+
+    app.register_blueprint(blueprint)
+    return app

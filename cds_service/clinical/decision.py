@@ -1,0 +1,241 @@
+"""The Decision: everything a card, the decision page, the audit trail and the `plan` CLI need.
+
+Plain frozen dataclasses, no behaviour beyond `to_dict()`. The core fills them; `cards/` only
+words them. Dates are `datetime.date`; every number carries its unit in its name.
+
+    Decision
+    ├── protocol: ProtocolRef | None        id, title, version, PlanDefinition canonical
+    ├── arm: ArmAssignment | None           arm + how it was known (careplan / research_subject / default_assumed)
+    ├── phase: Phase | None
+    ├── eligibility: tuple[Eligibility]     per protocol: criteria, each met / not_met / unknown + evidence
+    ├── troughs_used: tuple[TroughUsed]
+    ├── last_dose_change: DoseChange | None
+    ├── current_dose: DoseRegimen | None
+    ├── proposed_dose: ProposedDose | None  (None -> no_proposal_reasons says why)
+    ├── alternatives: tuple[Alternative]    keep current / 5 % step / solution equivalent
+    ├── next_trough_due, next_step_due: date | None
+    ├── findings: tuple[Finding]            code, severity, message, evidence
+    ├── missing_data: tuple[MissingData]    what is missing, what to order
+    ├── schedule: tuple[ScheduleStep]       projected taper plan
+    └── monitoring: tuple[MonitoringItem]   patient-view items (trough due, step due, ...)
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Answer = Literal["met", "not_met", "unknown"]
+Severity = Literal["info", "warning", "critical"]
+Formulation = Literal["solution", "tablet"]
+ArmSource = Literal["careplan", "research_subject", "default_assumed"]
+DecisionKind = Literal["dosing", "monitoring", "not_sirolimus", "incomplete_draft"]
+
+
+class Phase(str, enum.Enum):
+    """Where the child stands in the protocol (clinical-protocol.md section 1)."""
+
+    SEQUENTIAL = "sequential"  # IHHE, sirolimus after propranolol, target 8-15 ng/mL
+    MAINTENANCE = "maintenance"  # KHE maintenance arm, target 5-7 ng/mL
+    TAPERING = "tapering"  # KHE guided discontinuation, rules 1-5 (10 % steps)
+    RETURNED_AFTER_RELAPSE = "returned_after_relapse"  # rule 7, back on the effective dose
+    STABILISING = "stabilising"  # rule 8, the 3-month stabilisation
+    FIVE_PERCENT = "five_percent"  # rule 8, reductions of at most 5 % a month
+    READY_TO_STOP = "ready_to_stop"  # the stop rule (choice) is met
+    STOPPED = "stopped"  # no sirolimus in force after a taper
+
+
+class MonitoringKind(str, enum.Enum):
+    TROUGH_DUE = "trough_due"
+    TROUGH_OVERDUE = "trough_overdue"
+    TAPER_STEP_DUE = "taper_step_due"
+    ELIGIBLE_FOR_DISCONTINUATION = "eligible_for_discontinuation"
+    POSSIBLE_RELAPSE = "possible_relapse"
+    NOTHING_DUE = "nothing_due"
+
+
+@dataclass(frozen=True)
+class ProtocolRef:
+    protocol_id: str  # e.g. "khe-guided-discontinuation"
+    title: str
+    version: str
+    plan_definition_url: str
+    registration: str  # e.g. "NCT04448873"
+
+
+@dataclass(frozen=True)
+class ArmAssignment:
+    protocol_id: str
+    arm: str  # "sequential", "maintenance", "guided-discontinuation"
+    source: ArmSource
+    source_reference: str | None  # "CarePlan/123", "ResearchSubject/9", None when assumed
+    taper_started_on: date | None  # CarePlan.period.start for guided discontinuation
+    careplan_id: str | None = None  # the CarePlan a relapse suggestion updates
+    note: str = ""  # plain words, e.g. "No CarePlan or ResearchSubject: maintenance assumed"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    resource: str | None  # "Observation/abc"; None when the evidence is an absence
+    value: str | float | None
+    unit: str | None
+    on: date | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    criterion_id: str  # e.g. "remission_two_years"
+    text: str  # the protocol line, e.g. "at least 2 years of remission"
+    kind: Literal["inclusion", "exclusion"]
+    answer: Answer  # "met" = satisfied for eligibility (for an exclusion: the condition is absent)
+    evidence: tuple[Evidence, ...] = ()
+    settle_by: str | None = None  # for unknown: what would settle it
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    protocol_id: str
+    answer: Answer  # not_met if any criterion is not met; else unknown if any unknown; else met
+    criteria: tuple[CriterionResult, ...]
+
+    @property
+    def unknown(self) -> tuple[CriterionResult, ...]:
+        return tuple(c for c in self.criteria if c.answer == "unknown")
+
+    @property
+    def not_met(self) -> tuple[CriterionResult, ...]:
+        return tuple(c for c in self.criteria if c.answer == "not_met")
+
+
+@dataclass(frozen=True)
+class TroughUsed:
+    value_ng_ml: float | None  # None when the unit was unknown
+    original_value: float | None
+    original_unit: str | None
+    drawn_on: date
+    observation_id: str
+    usable: bool
+    reasons_unusable: tuple[str, ...] = ()
+    method: str | None = None  # assay, when the Observation records it
+
+
+@dataclass(frozen=True)
+class DoseChange:
+    changed_on: date
+    from_daily_mg: float
+    to_daily_mg: float
+
+    @property
+    def percent_change(self) -> float:
+        return 100.0 * (self.to_daily_mg - self.from_daily_mg) / self.from_daily_mg
+
+
+@dataclass(frozen=True)
+class DoseRegimen:
+    mg_per_administration: float
+    administrations_per_day: float
+    formulation: Formulation
+    strength_mg: float  # mg per mL for the solution, mg per tablet for tablets
+    ml_per_administration: float | None = None  # solution only
+    tablets_per_administration: float | None = None  # tablets only
+    tablet_strengths_mg: tuple[float, ...] = ()  # e.g. (1.0, 0.5) for 1.5 mg
+
+    @property
+    def daily_dose_mg(self) -> float:
+        return round(self.mg_per_administration * self.administrations_per_day, 6)
+
+
+@dataclass(frozen=True)
+class ProposedDose:
+    regimen: DoseRegimen
+    daily_dose_mg: float
+    dose_mg_per_kg_day: float | None
+    percent_change: float | None  # vs current daily dose; None when starting
+    predicted_trough_ng_ml: float | None
+    rule: str  # short name, e.g. "taper_step_10_percent"
+    protocol_line: str  # the protocol text the rule implements
+    loading_dose_mg: float | None = None  # label: 3 x (new - current), shown, never ordered by us
+
+
+@dataclass(frozen=True)
+class Alternative:
+    kind: Literal["keep_current", "five_percent_step", "solution_equivalent", "stop"]
+    dose: ProposedDose | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # e.g. "reduction-exceeds-cap", "mg-ml-tenfold", "interacting-drug"
+    severity: Severity
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class MissingData:
+    what: str
+    order: str | None  # what to order or record to settle it
+
+
+@dataclass(frozen=True)
+class ScheduleStep:
+    due_on: date
+    daily_dose_mg: float
+    mg_per_administration: float
+    ml_per_administration: float | None
+    predicted_trough_ng_ml: float | None
+    trough_due_on: date
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MonitoringItem:
+    kind: MonitoringKind
+    due_on: date | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: DecisionKind
+    patient_id: str
+    decided_on: date
+    protocol: ProtocolRef | None = None
+    arm: ArmAssignment | None = None
+    phase: Phase | None = None
+    eligibility: tuple[Eligibility, ...] = ()
+    troughs_used: tuple[TroughUsed, ...] = ()
+    last_dose_change: DoseChange | None = None
+    current_dose: DoseRegimen | None = None
+    draft_dose: DoseRegimen | None = None
+    proposed_dose: ProposedDose | None = None
+    no_proposal_reasons: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    next_trough_due: date | None = None
+    next_step_due: date | None = None
+    findings: tuple[Finding, ...] = ()
+    missing_data: tuple[MissingData, ...] = ()
+    schedule: tuple[ScheduleStep, ...] = ()
+    monitoring: tuple[MonitoringItem, ...] = ()
+    weight_kg: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (dates as ISO strings, enums as values) for the audit trail."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

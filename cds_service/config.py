@@ -1,0 +1,186 @@
+"""Settings from a TOML file, validated, with embedded defaults that work with no file at all.
+
+The key names are a contract with deployments (issue #2): `public_base_url`, `database_url`,
+`[fhir] allowed_servers / timeout_seconds`, `[auth] require_jwt`, `[[auth.issuers]] iss, jku | jwks_file`.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cds_service.errors import ConfigError
+
+CONFIG_ENV = "SIROLIMUS_CDS_CONFIG"
+
+SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+SMART_R4_SANDBOX = "https://launch.smarthealthit.org/v/r4/fhir"
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """An EHR allowed to call us: its `iss` and where its public keys come from."""
+
+    iss: str
+    jku: str | None = None
+    jwks_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    require_jwt: bool = True
+    issuers: tuple[Issuer, ...] = (Issuer(iss=SANDBOX_ISSUER, jku=SANDBOX_JKU),)
+    leeway_seconds: int = 60
+    max_token_bytes: int = 8192
+    jwks_timeout_seconds: float = 5.0
+    jwks_cache_seconds: int = 3600
+    jwks_min_refresh_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class FhirSettings:
+    allowed_servers: tuple[str, ...] = (SMART_R4_SANDBOX,)
+    timeout_seconds: float = 5.0
+    max_pages: int = 5
+    max_response_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_json_depth: int = 40
+    max_array_length: int = 5000
+    max_bundle_entries: int = 2000
+    max_string_length: int = 100_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    # None: the URL is taken from each request's Host (fine for a trial; set it in production,
+    # where a proxy sits in front, so that the JWT `aud` check cannot be steered by a Host header).
+    public_base_url: str | None = None
+    database_url: str = "sqlite:///sirolimus-cds.db"
+    redis_url: str | None = None
+    decision_page_days: int = 30
+    fhir: FhirSettings = field(default_factory=FhirSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _http_url(value: Any, key: str) -> str:
+    if not isinstance(value, str) or urlsplit(value).scheme not in {"http", "https"} or not urlsplit(value).netloc:
+        raise ConfigError(f"{key} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _expect(table: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+
+
+def _typed(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = table.get(key, default)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} has the wrong type: {value!r}")
+    return value
+
+
+def _issuers(raw: Any, base_dir: Path) -> tuple[Issuer, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("[[auth.issuers]] must be an array of tables")
+    issuers = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise ConfigError("each [[auth.issuers]] must be a table")
+        _expect(entry, {"iss", "jku", "jwks_file"}, "[[auth.issuers]]")
+        iss = entry.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise ConfigError("each [[auth.issuers]] needs an iss")
+        jku, jwks_file = entry.get("jku"), entry.get("jwks_file")
+        if (jku is None) == (jwks_file is None):
+            raise ConfigError(f"issuer {iss}: give exactly one of jku or jwks_file")
+        if jku is not None:
+            issuers.append(Issuer(iss=iss, jku=_http_url(jku, "jku")))
+        else:
+            path = Path(jwks_file)
+            path = path if path.is_absolute() else base_dir / path
+            if not path.is_file():
+                raise ConfigError(f"issuer {iss}: jwks_file {path} does not exist")
+            issuers.append(Issuer(iss=iss, jwks_file=path))
+    return tuple(issuers)
+
+
+def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Settings:
+    """Validate a parsed TOML document; anything not given keeps its embedded default."""
+    base_dir = base_dir or Path.cwd()
+    defaults = Settings()
+    _expect(
+        data,
+        {"public_base_url", "database_url", "redis_url", "decision_page_days", "fhir", "auth", "limits"},
+        "the top level",
+    )
+    fhir_raw = _typed(data, "fhir", dict, {})
+    _expect(fhir_raw, {"allowed_servers", "timeout_seconds", "max_pages", "max_response_bytes"}, "[fhir]")
+    servers = _typed(fhir_raw, "allowed_servers", list, list(defaults.fhir.allowed_servers))
+    fhir = FhirSettings(
+        allowed_servers=tuple(_http_url(s, "fhir.allowed_servers") for s in servers),
+        timeout_seconds=float(_typed(fhir_raw, "timeout_seconds", (int, float), defaults.fhir.timeout_seconds)),
+        max_pages=_typed(fhir_raw, "max_pages", int, defaults.fhir.max_pages),
+        max_response_bytes=_typed(fhir_raw, "max_response_bytes", int, defaults.fhir.max_response_bytes),
+    )
+    if not 0 < fhir.timeout_seconds <= 60:
+        raise ConfigError("fhir.timeout_seconds must be between 0 and 60")
+    auth_raw = _typed(data, "auth", dict, {})
+    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds"}, "[auth]")
+    leeway = _typed(auth_raw, "leeway_seconds", int, defaults.auth.leeway_seconds)
+    if not 0 <= leeway <= 60:
+        raise ConfigError("auth.leeway_seconds must be between 0 and 60")
+    auth = AuthSettings(
+        require_jwt=_typed(auth_raw, "require_jwt", bool, True),
+        issuers=_issuers(auth_raw["issuers"], base_dir) if "issuers" in auth_raw else defaults.auth.issuers,
+        leeway_seconds=leeway,
+    )
+    limits_raw = _typed(data, "limits", dict, {})
+    known_limits = set(LimitSettings.__dataclass_fields__)
+    _expect(limits_raw, known_limits, "[limits]")
+    limits = LimitSettings(**{k: _typed(limits_raw, k, int, getattr(defaults.limits, k)) for k in known_limits})
+    database_url = _typed(data, "database_url", str, defaults.database_url)
+    if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ConfigError("database_url must be sqlite:///... or postgresql://...")
+    redis_url = data.get("redis_url")
+    if redis_url is not None and (not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))):
+        raise ConfigError("redis_url must be redis://... or rediss://...")
+    return Settings(
+        public_base_url=(
+            _http_url(data["public_base_url"], "public_base_url") if "public_base_url" in data else None
+        ),
+        database_url=database_url,
+        redis_url=redis_url,
+        decision_page_days=_typed(data, "decision_page_days", int, defaults.decision_page_days),
+        fhir=fhir,
+        auth=auth,
+        limits=limits,
+    )
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read `path`, else $SIROLIMUS_CDS_CONFIG, else use the embedded defaults."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if not chosen:
+        return Settings()
+    file = Path(chosen)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {file} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {file} is not valid TOML: {exc}") from exc
+    return settings_from_dict(data, base_dir=file.parent)

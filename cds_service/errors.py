@@ -1,0 +1,57 @@
+"""Every error the service raises on purpose, and the HTTP answer each becomes.
+
+    ServiceError                 base; carries an HTTP status and an OperationOutcome issue code
+    ├── ConfigError              bad configuration file (raised at start-up, never on a request)
+    ├── BadRequest         400   malformed JSON, schema failure, hook not offered by the service
+    ├── Unauthorized       401   missing or invalid JWT (answered bare, without detail)
+    ├── NotFound           404   unknown service id or decision page
+    ├── PayloadTooLarge    413   body over the configured cap
+    ├── UnsupportedMedia   415   body not JSON
+    └── PreconditionFailed 412   data the decision needs could not be had (FHIR server faults,
+                                 a fhirServer outside the allowlist, no fhirServer at all)
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 500
+    issue_code = "exception"
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ConfigError(ServiceError):
+    issue_code = "invalid"
+
+
+class BadRequest(ServiceError):
+    status = 400
+    issue_code = "invalid"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    issue_code = "security"
+
+
+class NotFound(ServiceError):
+    status = 404
+    issue_code = "not-found"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    issue_code = "too-long"
+
+
+class UnsupportedMedia(ServiceError):
+    status = 415
+    issue_code = "not-supported"
+
+
+class PreconditionFailed(ServiceError):
+    status = 412
+    issue_code = "incomplete"

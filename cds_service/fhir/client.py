@@ -1,0 +1,220 @@
+"""The only code that talks to FHIR servers: allowlist, one time budget per hook call, bounded
+paging, capped bodies.
+
+Why a deadline rather than a per-request timeout: `requests` applies its timeout to each socket
+operation, so a server that drips one byte a second, or chains `next` links forever, would hold a
+clinician's order screen hostage. Every request here gets what is left of the hook call's budget,
+bodies are read in chunks against that budget and a byte cap, and at most `max_pages` pages are
+followed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from cds_service.config import FhirSettings
+
+_CHUNK_BYTES = 64 * 1024
+_MAX_RETRY_AFTER_S = 2.0
+
+
+class FhirFetchError(Exception):
+    """Data could not be had from the FHIR server; `reason` is safe to show (no token, no PHI)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotAllowed(FhirFetchError):
+    """The URL is not under a configured FHIR base URL: no request is sent."""
+
+
+def _normalise(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    netloc = parts.netloc.lower()
+    if (parts.scheme == "https" and netloc.endswith(":443")) or (parts.scheme == "http" and netloc.endswith(":80")):
+        netloc = netloc.rsplit(":", 1)[0]
+    return parts.scheme.lower(), netloc, parts.path.rstrip("/")
+
+
+def is_under(url: str, base: str) -> bool:
+    """True when `url` is `base` or below it on a path-segment boundary (no userinfo tricks)."""
+    if "@" in urlsplit(url).netloc:
+        return False
+    scheme, netloc, path = _normalise(url)
+    b_scheme, b_netloc, b_path = _normalise(base)
+    return (scheme, netloc) == (b_scheme, b_netloc) and (path == b_path or path.startswith(b_path + "/"))
+
+
+@dataclass
+class Deadline:
+    """The time left for one hook call's FHIR reads."""
+
+    expires_at: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        left = self.expires_at - self.clock()
+        if left <= 0:
+            raise FhirFetchError("timed out")
+        return left
+
+
+class FhirClient:
+    """Reads from allowed FHIR servers with the caller's bearer token."""
+
+    def __init__(self, settings: FhirSettings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def allowed_base(self, fhir_server: str) -> str:
+        """The configured base that `fhir_server` falls under; raises NotAllowed otherwise."""
+        for base in self.settings.allowed_servers:
+            if is_under(fhir_server, base):
+                return fhir_server.rstrip("/")
+        raise NotAllowed("fhirServer is not among the FHIR servers this service is configured to call")
+
+    def get(self, base: str, relative: str, token: str | None, deadline: Deadline) -> dict[str, Any]:
+        """GET `base/relative` (or an absolute URL under `base`) and return the JSON object."""
+        url = relative if relative.startswith(("http://", "https://")) else f"{base}/{relative.lstrip('/')}"
+        if not is_under(url, base):
+            raise NotAllowed("a link from the FHIR server points outside the allowed server")
+        self.allowed_base(url)
+        for attempt in (1, 2):
+            response = self._send(url, token, deadline)
+            try:
+                if response.status_code == 429 and attempt == 1 and self._wait_retry_after(response, deadline):
+                    continue
+                self._raise_for_status(response)
+                return self._read_json(response, deadline)
+            finally:
+                response.close()
+        raise FhirFetchError("rate-limited (429)")  # pragma: no cover - loop always returns or raises
+
+    def search(self, base: str, query: str, token: str | None, deadline: Deadline) -> list[dict[str, Any]]:
+        """Run a search and follow `next` links, at most `max_pages` pages; return the resources."""
+        bundle = self.get(base, query, token, deadline)
+        return self.continue_search(base, bundle, token, deadline, pages_read=1)
+
+    def continue_search(
+        self, base: str, bundle: dict[str, Any], token: str | None, deadline: Deadline, pages_read: int = 0
+    ) -> list[dict[str, Any]]:
+        """Resources of `bundle` and of the pages after it (a prefetched first page, say)."""
+        resources: list[dict[str, Any]] = []
+        seen_links: set[str] = set()
+        while True:
+            resources.extend(bundle_resources(bundle))
+            next_url = next_link(bundle)
+            if next_url is None:
+                return resources
+            if pages_read >= self.settings.max_pages or next_url in seen_links:
+                raise FhirFetchError(f"search results continue past {self.settings.max_pages} pages")
+            seen_links.add(next_url)
+            bundle = self.get(base, next_url, token, deadline)
+            pages_read += 1
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _send(self, url: str, token: str | None, deadline: Deadline) -> requests.Response:
+        headers = {"Accept": "application/fhir+json, application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        timeout = min(deadline.remaining(), self.settings.timeout_seconds)
+        try:
+            return self.session.get(url, headers=headers, timeout=(timeout, timeout), stream=True,
+                                    allow_redirects=False)
+        except requests.Timeout as exc:
+            raise FhirFetchError("timed out") from exc
+        except requests.ConnectionError as exc:
+            raise FhirFetchError("could not connect (connection refused or reset)") from exc
+        except requests.RequestException as exc:
+            raise FhirFetchError(f"request failed ({type(exc).__name__})") from exc
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status in (401, 403):
+            raise FhirFetchError(f"the FHIR server refused the access token ({status})")
+        if status == 404:
+            raise FhirFetchError("not found on the FHIR server (404)")
+        if status == 429:
+            raise FhirFetchError("rate-limited by the FHIR server (429)")
+        if 300 <= status < 400:
+            raise FhirFetchError(f"the FHIR server redirected ({status}); redirects are not followed")
+        raise FhirFetchError(f"the FHIR server answered {status}")
+
+    def _wait_retry_after(self, response: requests.Response, deadline: Deadline) -> bool:
+        """Honour a short Retry-After once, if the budget allows it."""
+        try:
+            wait_s = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            return False
+        if not 0 <= wait_s <= _MAX_RETRY_AFTER_S or wait_s >= deadline.remaining():
+            return False
+        time.sleep(wait_s)
+        return True
+
+    def _read_json(self, response: requests.Response, deadline: Deadline) -> dict[str, Any]:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_response_bytes:
+            raise FhirFetchError("the FHIR server's response is larger than the configured cap")
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(_CHUNK_BYTES):
+                body.extend(chunk)
+                if len(body) > self.settings.max_response_bytes:
+                    raise FhirFetchError("the FHIR server's response is larger than the configured cap")
+                deadline.remaining()
+        except requests.RequestException as exc:
+            raise FhirFetchError("timed out while reading the response") from exc
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise FhirFetchError("the FHIR server's response is not valid JSON") from exc
+        if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+            raise FhirFetchError("the FHIR server's response is not a FHIR resource")
+        return document
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a searchset Bundle; a malformed Bundle is an error, not an empty list."""
+    if bundle.get("resourceType") != "Bundle":
+        return [bundle]
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise FhirFetchError("a Bundle from the FHIR server has a malformed entry list")
+    resources = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise FhirFetchError("a Bundle from the FHIR server holds an entry that is not a resource")
+        if resource["resourceType"] != "OperationOutcome":
+            resources.append(resource)
+    return resources
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    links = bundle.get("link", [])
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None

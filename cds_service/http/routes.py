@@ -1,0 +1,128 @@
+"""HTTP <-> core: discovery, hook calls, feedback, health. Parses, authenticates, maps errors."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from cds_service.app import AppState
+from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unauthorized
+from cds_service.http.body import read_json_body
+from cds_service.http.outcome import operation_outcome
+from cds_service.pipeline import handle_hook
+from cds_service.services import discovery_document, services
+from fhir_profiles.schemas import problems
+
+log = logging.getLogger("sirolimus_cds.http")
+blueprint = Blueprint("cds", __name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def state() -> AppState:
+    return current_app.extensions["sirolimus_cds"]  # type: ignore[no-any-return]
+
+
+def audience() -> str:
+    """The exact URL called, as the JWT `aud` must name it (behind a proxy: from public_base_url)."""
+    base = state().settings.public_base_url or request.host_url.rstrip("/")
+    return base + request.path
+
+
+def authenticate() -> None:
+    app_state = state()
+    if not app_state.settings.auth.require_jwt:
+        return
+    if app_state.verifier is None:  # pragma: no cover - create_app always builds one when required
+        raise Unauthorized("JWT verification is required but not configured")
+    app_state.verifier.verify(request.headers.get("Authorization"), audience())  # type: ignore[attr-defined]
+
+
+@blueprint.after_app_request
+def add_cors(response: Response) -> Response:
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+@blueprint.route("/cds-services", methods=["OPTIONS"])
+@blueprint.route("/cds-services/<path:_rest>", methods=["OPTIONS"])
+def preflight(_rest: str = "") -> Response:
+    return Response(status=204)
+
+
+@blueprint.get("/cds-services")
+def discovery() -> Response:
+    authenticate()
+    return jsonify(discovery_document())
+
+
+@blueprint.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    authenticate()
+    service = services().get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS service with id '{service_id}'")
+    document = read_json_body(request, state().settings.limits)
+    found = problems("hook-request", document)
+    if found:
+        raise BadRequest("the hook request does not follow CDS Hooks 2.0", details=found)
+    if document["hook"] not in service.hooks:
+        raise BadRequest(f"service '{service_id}' does not answer the '{document['hook']}' hook")
+    return jsonify(handle_hook(state(), service, document))
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def call_feedback(service_id: str) -> Response:
+    authenticate()
+    if service_id not in services():
+        raise NotFound(f"no CDS service with id '{service_id}'")
+    document = read_json_body(request, state().settings.limits)
+    found = problems("feedback", document)
+    if found:
+        raise BadRequest("the feedback does not follow CDS Hooks 2.0", details=found)
+    app_state = state()
+    app_state.store.record_feedback(service_id, document["feedback"], app_state.clock())
+    return jsonify({})
+
+
+@blueprint.get("/healthz")
+def health() -> tuple[Response, int]:
+    healthy = state().store.healthy()
+    return jsonify({"status": "ok" if healthy else "database unavailable"}), 200 if healthy else 503
+
+
+@blueprint.app_errorhandler(ServiceError)
+def service_error(error: ServiceError) -> tuple[Response, int] | Response:
+    if isinstance(error, Unauthorized):
+        log.info("refused: %s", error.message)
+        return Response(status=401)  # bare, as CDS Hooks prescribes
+    log.info("answered %s: %s", error.status, error.message)
+    return jsonify(operation_outcome(error)), error.status
+
+
+@blueprint.app_errorhandler(RequestEntityTooLarge)
+def too_large(_error: HTTPException) -> tuple[Response, int] | Response:
+    return service_error(PayloadTooLarge("the body is larger than the configured cap"))
+
+
+@blueprint.app_errorhandler(HTTPException)
+def http_error(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 400
+    wrapped: Any = ServiceError(error.description or error.name)
+    wrapped.status, wrapped.issue_code = status, "not-found" if status == 404 else "invalid"
+    return jsonify(operation_outcome(wrapped)), status
+
+
+@blueprint.app_errorhandler(Exception)
+def unexpected(error: Exception) -> tuple[Response, int]:
+    """Last resort: log the type only (the message may hold PHI) and answer an OperationOutcome."""
+    log.exception("unexpected %s", type(error).__name__)
+    wrapped = ServiceError("the service failed to process this request; it has been logged")
+    return jsonify(operation_outcome(wrapped)), 500

@@ -1,0 +1,170 @@
+"""Feedback and the decision audit trail, through SQLAlchemy (SQLite by default, PostgreSQL by URL).
+
+Feedback is idempotent: the same card, outcome and outcomeTimestamp stored twice is one row (a
+unique constraint and INSERT ... ON CONFLICT DO NOTHING, so two workers racing agree). Each card's
+uuid is recorded with the decision that produced it, so feedback links back to its decision.
+Nothing here ever holds a JWT or an access token: callers pass summaries, not requests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(36), primary_key=True),  # random uuid4: the decision page's unguessable id
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("service_id", String(64), nullable=False),
+    Column("hook", String(64), nullable=False),
+    Column("hook_instance", String(64), nullable=False),
+    Column("patient_id", String(64)),
+    Column("protocol", String(128)),
+    Column("protocol_version", String(32)),
+    Column("read_summary", JSON, nullable=False),
+    Column("decision", JSON),
+    Column("cards", JSON, nullable=False),
+    Column("timings_ms", JSON, nullable=False),
+)
+
+decision_cards = Table(
+    "decision_cards",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("decision_id", String(36), ForeignKey("decisions.id"), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", String(64), nullable=False),
+    Column("accepted_suggestions", JSON),
+    Column("override_reason", JSON),
+    Column("decision_id", String(36)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
+)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    id: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str | None
+    protocol: str | None
+    protocol_version: str | None
+    read_summary: dict[str, Any]
+    decision: dict[str, Any] | None
+    cards: list[dict[str, Any]]
+    timings_ms: dict[str, float]
+
+
+def _engine_url(database_url: str) -> str:
+    if database_url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return database_url
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        url = _engine_url(database_url)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        self.engine: Engine = create_engine(url, **kwargs)
+        metadata.create_all(self.engine)
+
+    def _insert(self, table: Table) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def record_decision(self, record: DecisionRecord) -> None:
+        card_ids = [card["uuid"] for card in record.cards if "uuid" in card]
+        with self.engine.begin() as conn:
+            conn.execute(decisions.insert().values(**record.__dict__))
+            if card_ids:
+                conn.execute(
+                    self._insert(decision_cards).on_conflict_do_nothing(),
+                    [{"card_uuid": card_id, "decision_id": record.id} for card_id in card_ids],
+                )
+
+    def decision(self, decision_id: str) -> DecisionRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).mappings().first()
+        if row is None:
+            return None
+        values = dict(row)
+        values["created_at"] = _utc(values["created_at"])
+        values["expires_at"] = _utc(values["expires_at"])
+        return DecisionRecord(**values)
+
+    def record_feedback(self, service_id: str, items: Iterable[Mapping[str, Any]], now: dt.datetime) -> int:
+        """Store feedback items; returns how many were new (a repeat is silently one record)."""
+        stored = 0
+        with self.engine.begin() as conn:
+            for item in items:
+                decision_id = conn.execute(
+                    select(decision_cards.c.decision_id).where(decision_cards.c.card_uuid == item["card"])
+                ).scalar()
+                result = conn.execute(
+                    self._insert(feedback)
+                    .values(
+                        service_id=service_id,
+                        card_uuid=item["card"],
+                        outcome=item["outcome"],
+                        outcome_timestamp=item["outcomeTimestamp"],
+                        accepted_suggestions=item.get("acceptedSuggestions"),
+                        override_reason=item.get("overrideReason"),
+                        decision_id=decision_id,
+                        received_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
+                )
+                stored += result.rowcount or 0
+        return stored
+
+    def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(feedback).where(feedback.c.card_uuid == card_uuid).order_by(feedback.c.id))
+            return [dict(row) for row in rows.mappings()]
+
+    def healthy(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:  # noqa: BLE001 - health probe: any failure means "not healthy"
+            return False
