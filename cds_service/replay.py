@@ -63,6 +63,9 @@ class MemoryReplayStore:
         self._expiry: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
 
+    def __bool__(self) -> bool:
+        return True  # an empty store is still a store (`store or default` must not replace it)
+
     def __len__(self) -> int:
         with self._lock:
             self._evict(self._clock())

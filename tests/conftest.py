@@ -26,3 +26,49 @@ def fhir_server() -> Iterator[FhirServer]:
         yield server
     finally:
         server.stop()
+
+
+POSTGRES_ADMIN_URL = os.environ.get("SIROLIMUS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[object]:
+    """An AUTOCOMMIT engine on the local PostgreSQL server (fails in CI when it is missing)."""
+    import sqlalchemy
+
+    from cds_service.store import _engine_url
+
+    admin = sqlalchemy.create_engine(_engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as exc:
+        admin.dispose()
+        require_service("PostgreSQL", f"{POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+    yield admin
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh database on the local PostgreSQL server for one test, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"sirolimus_test_{uuid.uuid4().hex[:10]}"
+    with postgres_admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with postgres_admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Each test using this runs against SQLite and against the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sirolimus-cds.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -1,0 +1,71 @@
+"""Command line: `sirolimus-cds serve | seed | check | plan`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from cds_service.config import load_settings
+from cds_service.errors import ConfigError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cds_service.app import create_app
+    from cds_service.serve import run
+
+    settings = load_settings(args.config)
+    host = args.host
+    if args.dev:
+        # Local trial: no JWT, and therefore reachable from this machine only.
+        settings = replace(settings, auth=replace(settings.auth, require_jwt=False))
+        host = "127.0.0.1"
+        print("dev mode: JWT verification OFF, listening on 127.0.0.1 only", file=sys.stderr)
+    elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
+              "can call the service", file=sys.stderr)
+    app = create_app(settings)
+    print(f"sirolimus-cds listening on http://{host}:{args.port}/cds-services", file=sys.stderr)
+    run(app, host, args.port, args.workers)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sirolimus-cds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
+                       "else the embedded defaults)")
+    serve.add_argument("--dev", action="store_true", help="local trial: JWT off, bind 127.0.0.1 only")
+    serve.set_defaults(func=_serve)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands whose modules live elsewhere (toolkit); each registers its own arguments."""
+    try:
+        from cds_service.synthetic.seed import add_seed_arguments, run_seed
+    except ImportError:  # pragma: no cover - the toolkit ships with the package
+        return
+    seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
+    add_seed_arguments(seed)
+    seed.set_defaults(func=run_seed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Observations -> weights, heights, troughs and labs (architecture.md, "What the service reads")."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from . import units
+from .facts import LabResult, Measurement, Trough, Unusable
+from .validate import codes, is_valid, parse_date, ref
+
+LOINC = "http://loinc.org"
+LOINC_TROUGH = "29247-4"
+LOINC_WEIGHT = "29463-7"
+LOINC_HEIGHT = "8302-2"
+LOINC_PLATELETS = "777-3"
+LOINC_FIBRINOGEN = "3255-7"
+LOINC_DDIMER = "48065-7"
+LOINC_ALT = "1742-6"
+LOINC_AST = "1920-8"
+LOINC_BILIRUBIN = "1975-2"
+LOINC_CREATININE_MASS = "2160-0"
+LOINC_CREATININE_MOLES = "14682-9"
+LOINC_EGFR = "50384-7"
+LAB_CODES = (LOINC_PLATELETS, LOINC_FIBRINOGEN, LOINC_DDIMER, LOINC_ALT, LOINC_AST, LOINC_BILIRUBIN,
+             LOINC_CREATININE_MASS, LOINC_CREATININE_MOLES, LOINC_EGFR)
+USABLE_STATUSES = {"final", "amended", "corrected", "preliminary"}
+
+# How many of the newest Observations of each code are validated (performance, not a clinical rule:
+# a taper needs the troughs since it began, at most a few dozen).
+_KEEP = {LOINC_TROUGH: 60, LOINC_WEIGHT: 5, LOINC_HEIGHT: 5}
+_KEEP_LAB = 6
+
+
+def _loinc(obs: dict[str, Any]) -> str | None:
+    return next((c for s, c in codes(obs.get("code")) if s == LOINC), None)
+
+
+def _when(obs: dict[str, Any]) -> date | None:
+    period = obs.get("effectivePeriod") if isinstance(obs.get("effectivePeriod"), dict) else {}
+    return parse_date(obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start")
+                      or obs.get("issued"))
+
+
+def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: int
+            ) -> list[tuple[date, dict[str, Any]]]:
+    """Newest first, on plain JSON, dated no later than today, not entered-in-error."""
+    chosen = [
+        (when, obs) for obs in observations
+        if _loinc(obs) == loinc and obs.get("status") not in {"entered-in-error", "cancelled"}
+        and (when := _when(obs)) is not None and when <= today
+    ]
+    chosen.sort(key=lambda pair: pair[0], reverse=True)
+    return chosen[:keep]
+
+
+def _quantity(obs: dict[str, Any]) -> tuple[float | None, str | None]:
+    q = obs.get("valueQuantity")
+    if not isinstance(q, dict) or not isinstance(q.get("value"), int | float):
+        return None, None
+    unit = q.get("code") if q.get("system", "http://unitsofmeasure.org") == "http://unitsofmeasure.org" else None
+    return float(q["value"]), (unit or None)
+
+
+def read_measurements(observations: list[dict[str, Any]], loinc: str, today: date,
+                      unusable: list[Unusable]) -> tuple[Measurement, ...]:
+    convert = units.weight_to_kg if loinc == LOINC_WEIGHT else units.height_to_cm
+    result = []
+    for when, obs in _select(observations, loinc, today, _KEEP[loinc]):
+        if not is_valid(obs, unusable):
+            continue
+        value, unit = _quantity(obs)
+        converted = None if value is None else convert(value, unit)
+        if converted is None or value is None or converted <= 0:
+            unusable.append(Unusable(ref(obs), f"no usable value with a known unit ({value} {unit})"))
+            continue
+        result.append(Measurement(converted, value, str(unit), when, ref(obs)))
+    return tuple(result)
+
+
+def _sample_text(obs: dict[str, Any]) -> str:
+    """Free text about the sample (code text, notes): the rules look there for "peak", "random"."""
+    texts = [str((obs.get("code") or {}).get("text", ""))]
+    texts += [str(n.get("text", "")) for n in obs.get("note") or [] if isinstance(n, dict)]
+    return " ".join(t for t in texts if t).lower()
+
+
+def read_troughs(observations: list[dict[str, Any]], loinc: str, today: date,
+                 unusable: list[Unusable]) -> tuple[Trough, ...]:
+    """Sirolimus levels in ng/mL. An unknown unit keeps the level but with value_ng_ml None."""
+    result = []
+    for when, obs in _select(observations, loinc, today, _KEEP[loinc]):
+        if not is_valid(obs, unusable):
+            continue
+        value, unit = _quantity(obs)
+        method = (obs.get("method") or {}).get("text") if isinstance(obs.get("method"), dict) else None
+        result.append(Trough(
+            resource=ref(obs), drawn_on=when,
+            value_ng_ml=None if value is None else units.trough_to_ng_ml(value, unit),
+            original_value=value, original_unit=unit, status=str(obs.get("status", "")),
+            method=method, sample_text=_sample_text(obs),
+        ))
+    return tuple(result)
+
+
+def _reference_range(obs: dict[str, Any], loinc: str) -> tuple[float | None, float | None]:
+    ranges = obs.get("referenceRange") or []
+    first = ranges[0] if isinstance(ranges, list) and ranges and isinstance(ranges[0], dict) else {}
+    bounds: list[float | None] = []
+    for key in ("low", "high"):
+        q = first.get(key)
+        if isinstance(q, dict) and isinstance(q.get("value"), int | float):
+            converted = units.lab_to_unit(loinc, float(q["value"]), q.get("code") or q.get("unit"))
+            bounds.append(None if converted is None else converted[0])
+        else:
+            bounds.append(None)
+    return bounds[0], bounds[1]
+
+
+def read_labs(observations: list[dict[str, Any]], loincs: tuple[str, ...], today: date,
+              unusable: list[Unusable]) -> tuple[LabResult, ...]:
+    result = []
+    for loinc in loincs:
+        for when, obs in _select(observations, loinc, today, _KEEP_LAB):
+            if not is_valid(obs, unusable):
+                continue
+            value, unit = _quantity(obs)
+            converted = None if value is None else units.lab_to_unit(loinc, value, unit)
+            if converted is None:
+                unusable.append(Unusable(ref(obs), f"lab {loinc}: no value with a known unit ({value} {unit})"))
+                continue
+            # creatinine by mass and by moles are one analyte in umol/L
+            code = LOINC_CREATININE_MOLES if loinc == LOINC_CREATININE_MASS else loinc
+            low, high = _reference_range(obs, loinc)
+            result.append(LabResult(code, converted[0], converted[1], when, ref(obs), low, high))
+    result.sort(key=lambda lab: lab.on, reverse=True)
+    return tuple(result)

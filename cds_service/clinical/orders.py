@@ -1,0 +1,89 @@
+"""MedicationRequests -> sirolimus dose history, propranolol history, interacting drugs.
+
+"in force from timing.repeat.boundsPeriod.start (else authoredOn) until boundsPeriod.end, the next
+order's start, or a status of stopped/completed/cancelled/entered-in-error" (architecture.md)
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from .facts import DosePeriod, DrugExposure, Unusable
+from .medication import _first, read_dose, read_medication
+from .validate import is_valid, parse_date, ref
+
+ENDED_STATUSES = {"stopped", "completed", "cancelled", "entered-in-error"}
+NOT_GIVEN_STATUSES = {"cancelled", "entered-in-error", "draft"}
+CURRENT_STATUSES = {"active", "on-hold"}
+
+
+def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
+    dosage = _first(request.get("dosageInstruction"))
+    repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {} if isinstance(dosage, dict) else {}
+    bounds = repeat.get("boundsPeriod") if isinstance(repeat.get("boundsPeriod"), dict) else {}
+    start = parse_date(bounds.get("start")) or parse_date(request.get("authoredOn"))
+    return start, parse_date(bounds.get("end"))
+
+
+def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]], today: date,
+                      unusable: list[Unusable]) -> tuple[DosePeriod, ...]:
+    """Sirolimus orders, oldest first; each ends at its bounds end, the next order's start, or its stop."""
+    selected = []
+    for request in requests:
+        med = read_medication(request, "sirolimus", medications)
+        if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
+            continue
+        if request.get("intent") not in {None, "order", "original-order", "instance-order", "plan"}:
+            continue
+        start, end = _bounds(request)
+        if start is None or start > today:
+            if start is None:
+                unusable.append(Unusable(ref(request), "sirolimus order without a start date or authoredOn"))
+            continue
+        if not is_valid(request, unusable):
+            continue
+        selected.append((start, end, request, med))
+    selected.sort(key=lambda item: (item[0], str(item[2].get("authoredOn", ""))))
+    periods: list[DosePeriod] = []
+    for i, (start, end, request, med) in enumerate(selected):
+        next_start = selected[i + 1][0] if i + 1 < len(selected) else None
+        status = str(request.get("status", "unknown"))
+        if next_start is not None and (end is None or next_start < end):
+            end = next_start
+        if end is None and status in ENDED_STATUSES:
+            # stopped without an end date: it ended, and the last day we know of is its own record
+            end = parse_date(request.get("dispenseRequest", {}).get("validityPeriod", {}).get("end")) or today
+        dose = read_dose(request, med)
+        periods.append(DosePeriod(
+            resource=ref(request), start=start, end=end, status=status,
+            mg_per_administration=dose.mg_per_administration,
+            administrations_per_day=dose.administrations_per_day,
+            formulation=med.form, strength_mg=med.strength_mg,
+            ml_per_administration=dose.ml_per_administration,
+            tablets_per_administration=dose.tablets_per_administration,
+            problems=dose.problems,
+        ))
+        if dose.problems:
+            unusable.append(Unusable(ref(request), "sirolimus dose unreadable: " + "; ".join(dose.problems)))
+    return tuple(periods)
+
+
+def read_drug_exposures(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]],
+                        valueset: str, today: date, unusable: list[Unusable], *, current: bool
+                        ) -> tuple[DrugExposure, ...]:
+    """Orders matching `valueset`; with current=True only those active or on-hold (currently taken)."""
+    result = []
+    for request in requests:
+        med = read_medication(request, valueset, medications)
+        if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
+            continue
+        if current and request.get("status") not in CURRENT_STATUSES:
+            continue
+        start, end = _bounds(request)
+        if current and end is not None and end <= today:
+            continue
+        if not is_valid(request, unusable):
+            continue
+        result.append(DrugExposure(ref(request), med.label or med.match.display or med.match.code,
+                                   med.match.how, str(request.get("status")), start, med.match.severity))
+    return tuple(result)

@@ -1,0 +1,177 @@
+"""Protocol parameters: versioned data in fhir_profiles/protocols/, validated on load.
+
+Every threshold the rules use lives in those files (schema: fhir_profiles/protocols/schema.json).
+Each (choice) point of clinical-protocol.md is a named parameter there, with a decision record in
+docs/decisions/. Loaded once and cached; a file that fails its schema raises ProtocolDataError at
+start-up, never on a request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from fhir_profiles import load_json
+
+from .decision import ProtocolRef
+from .errors import ProtocolDataError
+
+IHHE_SEQUENTIAL = "ihhe-sequential-sirolimus"
+KHE_MAINTENANCE = "khe-maintenance"
+KHE_GUIDED = "khe-guided-discontinuation"
+PROTOCOL_IDS = (IHHE_SEQUENTIAL, KHE_MAINTENANCE, KHE_GUIDED)
+
+
+@dataclass(frozen=True)
+class TroughRules:
+    steady_state_days: int  # "hold a dose for 7-14 days"; KHE: "2 weeks" between reductions
+    max_age_days: int  # (choice) a trough older than this is stale
+    plausible_max_ng_ml: float  # (choice) above this a level is implausible
+    monitoring_interval_days: int  # KHE rule 3: "a trough level every month"
+    accepted_statuses: tuple[str, ...]
+    non_trough_markers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Measuring:
+    solution_mg_per_ml: float
+    solution_step_ml: float  # (choice) 0.01 mL on a 1 mL oral syringe
+    tablet_strengths_mg: tuple[float, ...]
+
+    @property
+    def solution_step_mg(self) -> float:
+        return self.solution_step_ml * self.solution_mg_per_ml
+
+    @property
+    def tablet_step_mg(self) -> float:
+        return min(self.tablet_strengths_mg)
+
+
+@dataclass(frozen=True)
+class SanityLimits:
+    max_mg_per_kg_day: float
+    max_daily_mg: float
+    weight_max_age_days: int
+    tenfold_ratio_low: float
+    tenfold_ratio_high: float
+
+
+@dataclass(frozen=True)
+class RelapseRules:
+    condition_statuses: tuple[str, ...]
+    platelets_below_10e9_l: float
+    fibrinogen_below_g_l: float
+    return_triggers: tuple[str, ...]  # (choice) signals that trigger "back to the effective dose"
+    warning_signals: tuple[str, ...]  # (choice) signals that only warn
+
+
+@dataclass(frozen=True)
+class TaperRules:
+    max_reduction_fraction: float  # rule 1: "at most 10 % of the previous dose"
+    window_days: int  # (choice) "monthly" as a rolling window
+    min_days_between_changes: int  # rule 2: "5 half-lives, stated as 2 weeks"
+    min_taper_days: int  # rule 5: "at least 6 months"
+    stabilisation_days: int  # rule 8: "a 3-month stabilisation"
+    after_relapse_max_reduction_fraction: float  # rule 8: "at most 5 % a month"
+    relapse: RelapseRules
+    stop_below_mg_per_kg_day: float  # (choice) stop rule
+    stop_when_step_not_measurable: bool  # (choice) stop rule
+
+
+@dataclass(frozen=True)
+class Protocol:
+    ref: ProtocolRef
+    disease_valueset: str
+    default_arm: str
+    target_low_ng_ml: float | None
+    target_high_ng_ml: float | None
+    titration_aim: str
+    titration_line: str
+    starting_dose_mg_per_kg_day: float | None
+    starting_administrations_per_day: int
+    trough: TroughRules
+    measuring: Measuring
+    sanity: SanityLimits
+    taper: TaperRules | None
+    eligibility: dict[str, Any]
+
+    @property
+    def target_ng_ml(self) -> float | None:
+        """The trough aimed at by titration: the (choice) `titration.aim` within the target range."""
+        if self.target_low_ng_ml is None or self.target_high_ng_ml is None:
+            return None
+        aims = {"low": self.target_low_ng_ml, "high": self.target_high_ng_ml}
+        return aims.get(self.titration_aim, (self.target_low_ng_ml + self.target_high_ng_ml) / 2)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = load_json("protocols/schema.json")
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def parse_protocol(data: dict[str, Any]) -> Protocol:
+    """Validate protocol data against schema.json and build the typed Protocol."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        raise ProtocolDataError(
+            f"protocol data {data.get('protocol_id', '?')} is invalid",
+            details=[f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors],
+        )
+    t, m, s = data["trough"], data["measuring"], data["sanity_limits"]
+    target = data.get("target_trough_ng_ml")
+    taper = None
+    if "taper" in data:
+        tp, rl = data["taper"], data["taper"]["relapse"]
+        taper = TaperRules(
+            tp["max_reduction_fraction"], tp["window_days"], tp["min_days_between_changes"],
+            tp["min_taper_days"], tp["stabilisation_days"], tp["after_relapse_max_reduction_fraction"],
+            RelapseRules(tuple(rl["condition_statuses"]), rl["platelets_below_10e9_l"],
+                         rl["fibrinogen_below_g_l"], tuple(rl["return_triggers"]),
+                         tuple(rl["warning_signals"])),
+            tp["stop_rule"]["stop_below_mg_per_kg_day"], tp["stop_rule"]["stop_when_step_not_measurable"],
+        )
+    titration = data.get("titration", {"aim": "midpoint", "protocol_line": ""})
+    return Protocol(
+        ref=ProtocolRef(data["protocol_id"], data["title"], data["version"], data["plan_definition_url"],
+                        data["registration"]),
+        disease_valueset=data["disease_valueset"],
+        default_arm=data["default_arm"],
+        target_low_ng_ml=target["low"] if target else None,
+        target_high_ng_ml=target["high"] if target else None,
+        titration_aim=titration["aim"],
+        titration_line=titration["protocol_line"],
+        starting_dose_mg_per_kg_day=data.get("starting_dose_mg_per_kg_day"),
+        starting_administrations_per_day=data.get("starting_administrations_per_day", 2),
+        trough=TroughRules(t["steady_state_days"], t["max_age_days"], t["plausible_max_ng_ml"],
+                           t["monitoring_interval_days"], tuple(t["accepted_statuses"]),
+                           tuple(t["non_trough_markers"])),
+        measuring=Measuring(m["solution_mg_per_ml"], m["solution_step_ml"],
+                            tuple(sorted(m["tablet_strengths_mg"], reverse=True))),
+        sanity=SanityLimits(s["max_mg_per_kg_day"], s["max_daily_mg"], s["weight_max_age_days"],
+                            s["tenfold_ratio_low"], s["tenfold_ratio_high"]),
+        taper=taper,
+        eligibility=data.get("eligibility", {}),
+    )
+
+
+@dataclass(frozen=True)
+class Protocols:
+    by_id: dict[str, Protocol]
+
+    def __getitem__(self, protocol_id: str) -> Protocol:
+        return self.by_id[protocol_id]
+
+    def by_canonical(self, canonical: str) -> Protocol | None:
+        """`<url>|<version>` or the bare url -> Protocol (a version that differs is still matched by url)."""
+        url = canonical.split("|", 1)[0]
+        return next((p for p in self.by_id.values() if p.ref.plan_definition_url == url), None)
+
+
+@cache
+def load_protocols() -> Protocols:
+    """Load and validate the three protocol files once."""
+    return Protocols({pid: parse_protocol(load_json(f"protocols/{pid}.json")) for pid in PROTOCOL_IDS})

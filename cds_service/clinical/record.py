@@ -1,0 +1,137 @@
+"""PatientRecord: the typed, dated facts the rules read, built from plain FHIR R4 JSON.
+
+`build_record(patient, resources, today)` selects on plain JSON first (resource type, code,
+subject, date) and validates with fhir.resources R4B only the resources a decision uses. A resource
+that fails validation is listed in `unusable` with its id and the reason: never a crash, never
+silently dropped. Where each fact is read from: docs/architecture.md, "What the service reads".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .facts import (
+    CarePlanFact,
+    ConditionFact,
+    ConsentFact,
+    DosePeriod,
+    DrugExposure,
+    LabResult,
+    Measurement,
+    ResearchSubjectFact,
+    ToxicityFact,
+    Trough,
+    Unusable,
+)
+from .observations import (
+    LAB_CODES,
+    LOINC_HEIGHT,
+    LOINC_TROUGH,
+    LOINC_WEIGHT,
+    read_labs,
+    read_measurements,
+    read_troughs,
+)
+from .orders import read_dose_history, read_drug_exposures
+from .plans import (
+    read_allergy_statements,
+    read_careplans,
+    read_conditions,
+    read_consents,
+    read_research_subjects,
+)
+from .validate import parse_date
+
+__all__ = ["PatientRecord", "build_record"]
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    birth_date: date | None
+    sex: str | None
+    weights_kg: tuple[Measurement, ...]  # newest first
+    heights_cm: tuple[Measurement, ...]  # newest first
+    troughs: tuple[Trough, ...]  # newest first, usable or not (each says why)
+    labs: tuple[LabResult, ...]  # newest first
+    sirolimus_doses: tuple[DosePeriod, ...]  # oldest first
+    propranolol: tuple[DrugExposure, ...]
+    interacting_drugs: tuple[DrugExposure, ...]  # currently taken (active / on-hold)
+    conditions: tuple[ConditionFact, ...]
+    conditions_read: int  # how many Conditions the problem list held (for "absent" answers)
+    careplans: tuple[CarePlanFact, ...]
+    research_subjects: tuple[ResearchSubjectFact, ...]
+    consents: tuple[ConsentFact, ...]
+    toxicities: tuple[ToxicityFact, ...]  # earlier sirolimus toxicity / adverse events
+    no_known_allergy_statements: tuple[str, ...]  # resource refs of "no known allergy" statements
+    allergy_records_read: int
+    unusable: tuple[Unusable, ...]
+    today: date
+
+    def age_days(self, on: date) -> int | None:
+        return None if self.birth_date is None else (on - self.birth_date).days
+
+    def age_years(self, on: date) -> int | None:
+        """Completed years of age on `on`."""
+        b = self.birth_date
+        if b is None:
+            return None
+        return on.year - b.year - ((on.month, on.day) < (b.month, b.day))
+
+    def latest_weight(self, on: date, max_age_days: int) -> Measurement | None:
+        """The newest weight measured on or before `on` and not older than `max_age_days`."""
+        return next((w for w in self.weights_kg if w.on <= on and (on - w.on).days <= max_age_days), None)
+
+    def latest_lab(self, loinc: str, on: date) -> LabResult | None:
+        return next((lab for lab in self.labs if lab.loinc == loinc and lab.on <= on), None)
+
+    def current_sirolimus(self, on: date) -> DosePeriod | None:
+        """The sirolimus order in force on `on`, if any."""
+        current = [d for d in self.sirolimus_doses if d.in_force_on(on)]
+        return current[-1] if current else None
+
+
+def _by_type(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            grouped.setdefault(resource["resourceType"], []).append(resource)
+    return grouped
+
+
+def build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today: date) -> PatientRecord:
+    """Plain JSON Patient + other resources (any order, de-duplicated) -> PatientRecord."""
+    unusable: list[Unusable] = []
+    grouped = _by_type(resources)
+    observations = grouped.get("Observation", [])
+    medications = {f"Medication/{m.get('id')}": m for m in grouped.get("Medication", [])}
+    requests = grouped.get("MedicationRequest", [])
+    conditions, conditions_read = read_conditions(grouped.get("Condition", []), unusable)
+    toxicities, no_known, allergy_read = read_allergy_statements(
+        grouped.get("AllergyIntolerance", []), grouped.get("AdverseEvent", []), unusable
+    )
+    return PatientRecord(
+        patient_id=str(patient.get("id", "")),
+        birth_date=parse_date(patient.get("birthDate")),
+        sex=patient.get("gender") if isinstance(patient.get("gender"), str) else None,
+        weights_kg=read_measurements(observations, LOINC_WEIGHT, today, unusable),
+        heights_cm=read_measurements(observations, LOINC_HEIGHT, today, unusable),
+        troughs=read_troughs(observations, LOINC_TROUGH, today, unusable),
+        labs=read_labs(observations, LAB_CODES, today, unusable),
+        sirolimus_doses=read_dose_history(requests, medications, today, unusable),
+        propranolol=read_drug_exposures(requests, medications, "propranolol", today, unusable, current=False),
+        interacting_drugs=read_drug_exposures(
+            requests, medications, "interacting-drugs", today, unusable, current=True
+        ),
+        conditions=conditions,
+        conditions_read=conditions_read,
+        careplans=read_careplans(grouped.get("CarePlan", []), unusable),
+        research_subjects=read_research_subjects(grouped.get("ResearchSubject", []), unusable),
+        consents=read_consents(grouped.get("Consent", []), unusable),
+        toxicities=toxicities,
+        no_known_allergy_statements=no_known,
+        allergy_records_read=allergy_read,
+        unusable=tuple(unusable),
+        today=today,
+    )

@@ -1,0 +1,71 @@
+"""Configuration: embedded defaults, the documented key names, and clear refusals."""
+from pathlib import Path
+
+import pytest
+
+from cds_service.config import SANDBOX_ISSUER, SANDBOX_JKU, SMART_R4_SANDBOX, load_settings, settings_from_dict
+from cds_service.errors import ConfigError
+
+
+def test_no_file_gives_the_embedded_defaults(monkeypatch):
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.auth.require_jwt is True
+    assert [(i.iss, i.jku) for i in settings.auth.issuers] == [(SANDBOX_ISSUER, SANDBOX_JKU)]
+    assert settings.fhir.allowed_servers == (SMART_R4_SANDBOX,)
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_the_documented_example_file_loads(tmp_path: Path, monkeypatch):
+    (tmp_path / "jwks.json").write_text('{"keys": []}')
+    config = tmp_path / "cds.toml"
+    config.write_text(
+        """
+public_base_url = "https://cds.example.org/"
+database_url = "postgresql://cds@db/cds"
+[fhir]
+allowed_servers = ["https://ehr.example.org/fhir/r4/"]
+timeout_seconds = 3
+[auth]
+require_jwt = true
+[[auth.issuers]]
+iss = "https://sandbox.cds-hooks.org"
+jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+[[auth.issuers]]
+iss = "https://ehr.example.org"
+jwks_file = "jwks.json"
+"""
+    )
+    monkeypatch.setenv("SIROLIMUS_CDS_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.public_base_url == "https://cds.example.org"
+    assert settings.fhir.allowed_servers == ("https://ehr.example.org/fhir/r4",)
+    assert settings.fhir.timeout_seconds == 3.0
+    assert settings.auth.issuers[1].jwks_file == tmp_path / "jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("document", "complaint"),
+    [
+        ({"fhir": {"allowed_servers": ["ftp://x"]}}, "http(s) URL"),
+        ({"fhir": {"timeout_seconds": 600}}, "timeout_seconds"),
+        ({"auth": {"require_jwt": "yes"}}, "wrong type"),
+        ({"auth": {"issuers": [{"iss": "https://a"}]}}, "exactly one of jku or jwks_file"),
+        ({"auth": {"issuers": [{"iss": "https://a", "jwks_file": "/nonexistent.json"}]}}, "does not exist"),
+        ({"auth": {"leeway_seconds": 300}}, "leeway"),
+        ({"databse_url": "sqlite:///x.db"}, "unknown key"),
+        ({"database_url": "mysql://x"}, "database_url"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_reason(document, complaint):
+    with pytest.raises(ConfigError, match=complaint.replace("(", r"\(").replace(")", r"\)")):
+        settings_from_dict(document)
+
+
+def test_a_missing_or_broken_file_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("public_base_url = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken)
