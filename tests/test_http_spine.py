@@ -104,7 +104,8 @@ def test_malformed_hook_requests_are_400_saying_what_is_wrong(client, mutate, co
 def test_invalid_json_and_wrong_media_type(client):
     response = client.post("/cds-services/sirolimus-dosing", data="{\"hook\": ", content_type="application/json")
     assert response.status_code == 400 and "not valid JSON" in _outcome(response)
-    response = client.post("/cds-services/sirolimus-dosing", data="hook=x", content_type="application/x-www-form-urlencoded")
+    response = client.post("/cds-services/sirolimus-dosing", data="hook=x",
+                           content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
 
 

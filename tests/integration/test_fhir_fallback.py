@@ -3,6 +3,7 @@
 With no prefetch the service fetches everything itself with the caller's bearer token; when the
 server is stopped, frozen past the time budget, or refuses the token, the answer is a 412 naming why.
 """
+import contextlib
 import socket
 import threading
 import time
@@ -120,10 +121,8 @@ def test_a_fhir_server_outside_the_allowlist_gets_no_request_and_a_412(tmp_path)
 
     def watch():
         for _ in range(10):
-            try:
+            with contextlib.suppress(TimeoutError):
                 accepted.append(listener.accept())
-            except TimeoutError:
-                pass
 
     watcher = threading.Thread(target=watch)
     watcher.start()
