@@ -1,0 +1,31 @@
+"""Decision -> CDS Hooks cards. Wording and FHIR shapes only: the dose comes from the Decision.
+
+    build_cards(decision, hook=..., draft=..., decision_url=..., today=...) -> list of card dicts
+
+`dosing` (order-select, order-sign) gives one card; `monitoring` (patient-view) one per item due;
+`incomplete_draft` an info card naming what to fill in; `not_sirolimus` and "nothing due" none.
+The decision page (`cards.page`, `cards.chart`) renders the same Decision from its JSON form.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cds_service.clinical.decision import Decision
+from cards.dosing import dosing_cards, incomplete_draft_card
+from cards.monitoring import monitoring_cards
+
+def build_cards(
+    decision: Decision, *, hook: str, draft: dict[str, Any] | None, decision_url: str, today: date
+) -> list[dict[str, Any]]:
+    """The cards for one hook call; `[]` when there is nothing to say."""
+    if decision.kind == "not_sirolimus":
+        return []
+    if decision.kind == "incomplete_draft":
+        return [incomplete_draft_card(decision, decision_url=decision_url)]
+    if decision.kind == "monitoring":
+        return monitoring_cards(decision, decision_url=decision_url, today=today)
+    return dosing_cards(decision, draft=draft, decision_url=decision_url, today=today)
+
+
+__all__ = ["build_cards"]

@@ -21,12 +21,14 @@ PROTOCOL_SHORT_NAMES = {
     "ihhe-sequential-sirolimus": "IHHE sirolimus",
 }
 
+# Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...".
 RULE_WORDS = {
-    "taper_step_10_percent": "taper step",
-    "five_percent_step": "5 % step after relapse",
-    "starting_dose": "starting dose",
-    "return_to_effective_dose": "return to the effective dose",
-    "linear_adjustment": "level-guided adjustment",
+    "taper_step_10_percent": "step",
+    "five_percent_step": "5 % step",
+    "starting_dose": "start",
+    "return_to_effective_dose": "return to effective dose",
+    "linear_adjustment": "level-guided change",
+    "keep_dose": "no change",
 }
 
 _TABLET_COUNT_WORDS = {0.5: "half", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -34,7 +36,9 @@ _TABLET_COUNT_WORDS = {0.5: "half", 1: "one", 2: "two", 3: "three", 4: "four", 5
 
 def number(value: float, places: int = 3) -> str:
     """`0.72`, `1`, `0.5`: rounded for display, no trailing zero, always a leading zero."""
-    text = f"{round(value, places):.{places}f}".rstrip("0").rstrip(".")
+    text = f"{round(value, places):.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text in {"-0", ""} else text
 
 
@@ -126,7 +130,10 @@ def fit(*candidates: str) -> str:
 
 def md_cell(value: object) -> str:
     """A Markdown table cell: no pipes or line breaks to break the table."""
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ").strip() or "–"
+    text = str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ").strip()
+    for char in "<>[]`":
+        text = text.replace(char, "\\" + char)
+    return text or "–"
 
 
 def _ml(regimen: DoseRegimen) -> str:

@@ -13,6 +13,7 @@ Both fail closed: when the store cannot answer (Redis unreachable, memory store 
 unexpired entries) they raise `ReplayStoreUnavailable`, which the verifier turns into a 401.
 A store never answers "not seen" when it does not know.
 """
+
 from __future__ import annotations
 
 import hashlib

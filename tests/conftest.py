@@ -18,6 +18,16 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(f"{name} unavailable: {reason}")
 
 
+@pytest.fixture(autouse=True)
+def responses_follow_the_schemas() -> Iterator[None]:
+    """Fail any test during which the app answered something that breaks the wire-format schemas."""
+    from tests.support.app import SCHEMA_VIOLATIONS
+
+    SCHEMA_VIOLATIONS.clear()
+    yield
+    assert SCHEMA_VIOLATIONS == [], "responses broke the CDS Hooks schemas"
+
+
 @pytest.fixture(scope="session")
 def fhir_server() -> Iterator[FhirServer]:
     """One sekmet-fhir process for the whole session; tests use distinct patient ids."""

@@ -34,7 +34,7 @@ ArmSource = Literal["careplan", "research_subject", "default_assumed"]
 DecisionKind = Literal["dosing", "monitoring", "not_sirolimus", "incomplete_draft"]
 
 
-class Phase(str, enum.Enum):
+class Phase(enum.StrEnum):
     """Where the child stands in the protocol (clinical-protocol.md section 1)."""
 
     SEQUENTIAL = "sequential"  # IHHE, sirolimus after propranolol, target 8-15 ng/mL
@@ -47,7 +47,7 @@ class Phase(str, enum.Enum):
     STOPPED = "stopped"  # no sirolimus in force after a taper
 
 
-class MonitoringKind(str, enum.Enum):
+class MonitoringKind(enum.StrEnum):
     TROUGH_DUE = "trough_due"
     TROUGH_OVERDUE = "trough_overdue"
     TAPER_STEP_DUE = "taper_step_due"
@@ -129,7 +129,9 @@ class DoseChange:
     to_daily_mg: float
 
     @property
-    def percent_change(self) -> float:
+    def percent_change(self) -> float | None:
+        if self.from_daily_mg <= 0:
+            return None  # a start, not a change of dose
         return 100.0 * (self.to_daily_mg - self.from_daily_mg) / self.from_daily_mg
 
 

@@ -5,11 +5,17 @@ Why a deadline rather than a per-request timeout: `requests` applies its timeout
 operation, so a server that drips one byte a second, or chains `next` links forever, would hold a
 clinician's order screen hostage. Every request here gets what is left of the hook call's budget,
 bodies are read in chunks against that budget and a byte cap, and at most `max_pages` pages are
-followed.
+followed. A blocking read of a body cannot check the clock itself (a 64 KiB read waits for 64 KiB), so a
+watchdog timer shuts the socket down when the budget runs out: a dripping server is cut off on time.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +29,9 @@ from cds_service.config import FhirSettings
 
 _CHUNK_BYTES = 64 * 1024
 _MAX_RETRY_AFTER_S = 2.0
+# RFC 6750 b64token is stricter; visible ASCII is what can go in a header without injection or a
+# latin-1 encoding failure deep inside http.client.
+_BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 class FhirFetchError(Exception):
@@ -47,10 +56,13 @@ def _normalise(url: str) -> tuple[str, str, str]:
 
 def is_under(url: str, base: str) -> bool:
     """True when `url` is `base` or below it on a path-segment boundary (no userinfo tricks)."""
-    if "@" in urlsplit(url).netloc:
+    try:
+        if "@" in urlsplit(url).netloc:
+            return False
+        scheme, netloc, path = _normalise(url)
+        b_scheme, b_netloc, b_path = _normalise(base)
+    except ValueError:  # e.g. "http://[::1": not a URL we could call
         return False
-    scheme, netloc, path = _normalise(url)
-    b_scheme, b_netloc, b_path = _normalise(base)
     return (scheme, netloc) == (b_scheme, b_netloc) and (path == b_path or path.startswith(b_path + "/"))
 
 
@@ -133,6 +145,8 @@ class FhirClient:
     def _send(self, url: str, token: str | None, deadline: Deadline) -> requests.Response:
         headers = {"Accept": "application/fhir+json, application/json"}
         if token:
+            if not _BEARER_TOKEN.fullmatch(token):
+                raise FhirFetchError("the access token is not a valid bearer token; it was not sent")
             headers["Authorization"] = f"Bearer {token}"
         timeout = min(deadline.remaining(), self.settings.timeout_seconds)
         try:
@@ -176,6 +190,7 @@ class FhirClient:
         if declared and declared.isdigit() and int(declared) > self.settings.max_response_bytes:
             raise FhirFetchError("the FHIR server's response is larger than the configured cap")
         body = bytearray()
+        watchdog = _Watchdog(response, deadline.remaining())
         try:
             for chunk in response.iter_content(_CHUNK_BYTES):
                 body.extend(chunk)
@@ -183,14 +198,53 @@ class FhirClient:
                     raise FhirFetchError("the FHIR server's response is larger than the configured cap")
                 deadline.remaining()
         except requests.RequestException as exc:
-            raise FhirFetchError("timed out while reading the response") from exc
+            if watchdog.fired:
+                raise FhirFetchError("timed out while reading the response") from exc
+            raise FhirFetchError("the connection failed while reading the response") from exc
+        finally:
+            watchdog.cancel()
+        if watchdog.fired:  # a close-delimited body cut short is not the whole answer
+            raise FhirFetchError("timed out while reading the response")
         try:
-            document = json.loads(body)
+            document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
         except (ValueError, RecursionError) as exc:
             raise FhirFetchError("the FHIR server's response is not valid JSON") from exc
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
             raise FhirFetchError("the FHIR server's response is not a FHIR resource")
         return document
+
+
+class _Watchdog:
+    """Shuts the response's socket down after `seconds`, waking a read blocked on a slow body."""
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.fired = False
+        self._response = response
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

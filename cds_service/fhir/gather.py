@@ -7,8 +7,9 @@ For each prefetch template the service advertises:
 - key absent, or holding an OperationOutcome (a failed fetch): query `fhirServer` with the
   `fhirAuthorization` bearer token.
 The queries run concurrently on one pooled session, all inside one time budget. If any of them fails,
-the whole call fails with a PreconditionFailed naming what is missing and why: a dose is never
-computed from part of the record as if it were all of it.
+the whole call fails with a PreconditionFailed naming what is missing and why (the first failed key in
+the message, every other failed key in the details): a dose is never computed from part of the record
+as if it were all of it.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def gather(
     needs_server = bool(to_fetch) or any(next_link(doc) for doc in ready.values())
     base = _checked_server(client, fhir_server, sorted(to_fetch) or sorted(ready)) if needs_server else ""
 
-    def resolve(key: str) -> list[dict[str, Any]]:
+    def resolve(key: str) -> list[dict[str, Any]] | FhirFetchError:
         try:
             if key in to_fetch:
                 return client.search(base, to_fetch[key], token, deadline)
@@ -91,11 +92,19 @@ def gather(
                 return client.continue_search(base, document, token, deadline, pages_read=1)
             return bundle_resources(document)
         except FhirFetchError as exc:
-            raise PreconditionFailed(f"could not read '{key}' from the FHIR server: {exc.reason}") from exc
+            return exc
 
     keys = [key for key in templates if sources[key] != "prefetch-null"]
     with ThreadPoolExecutor(max_workers=max(1, min(len(keys), 8))) as pool:
-        results = dict(zip(keys, pool.map(resolve, keys), strict=True))
+        outcomes = dict(zip(keys, pool.map(resolve, keys), strict=True))
+    failed = {key: outcome for key, outcome in outcomes.items() if isinstance(outcome, FhirFetchError)}
+    if failed:
+        first_key, first = next(iter(failed.items()))
+        raise PreconditionFailed(
+            f"could not read '{first_key}' from the FHIR server: {first.reason}",
+            details=[f"could not read '{key}': {error.reason}" for key, error in failed.items()][1:],
+        ) from first
+    results = {key: outcome for key, outcome in outcomes.items() if not isinstance(outcome, FhirFetchError)}
 
     patient: dict[str, Any] | None = None
     unique: dict[tuple[str, str], dict[str, Any]] = {}

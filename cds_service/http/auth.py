@@ -40,6 +40,7 @@ Known limitation: the address check resolves the jku host and requests then reso
 so DNS rebinding between the two is not prevented. Only operator-configured jku URLs are ever
 fetched, so this only matters if an issuer's own DNS is hostile.
 """
+
 from __future__ import annotations
 
 import base64
@@ -201,9 +202,12 @@ class _Key:
         if self.alg is not None and self.alg != alg:
             return False
         if alg.startswith("ES"):
-            return self.kty == "EC" and self.curve == _CURVES[alg][0] and isinstance(
-                self.key, ec.EllipticCurvePublicKey
-            ) and isinstance(self.key.curve, _CURVES[alg][1])
+            return (
+                self.kty == "EC"
+                and self.curve == _CURVES[alg][0]
+                and isinstance(self.key, ec.EllipticCurvePublicKey)
+                and isinstance(self.key.curve, _CURVES[alg][1])
+            )
         return self.kty == "RSA" and isinstance(self.key, rsa.RSAPublicKey) and self.key.key_size >= MIN_RSA_BITS
 
 

@@ -8,8 +8,8 @@ core interprets each patient as its scenario intends.
 Models behind the numbers (synthetic, plausible, not a clinical reference):
 - growth: WHO median weight and length/height for age, scaled per child;
 - trough level: proportional to the daily dose (the protocol's "linear relation between dose and
-  concentration") with a per-child factor that falls as the child grows (clearance scales with
-  weight^0.7), tablets giving about 27 % more exposure than the oral solution (clinical-protocol.md 2);
+  concentration") with a per-child factor that falls slowly as the child grows (weight^-0.5), tablets
+  giving about 27 % more exposure than the oral solution (clinical-protocol.md 2);
 - liver and kidney labs: inside the CALIPER interval for the age at the draw (clinical-protocol.md 4),
   written with that interval as `referenceRange`.
 """
@@ -188,8 +188,7 @@ class ScenarioBuilder:
             "type": "transaction",
             "timestamp": f"{self.anchor.isoformat()}T00:00:00Z",
             "entry": [
-                {"fullUrl": f"urn:sirolimus-cds:{r['resourceType']}/{r['id']}", "resource": r,
-                 "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
                 for r in self.resources
             ],
         }
@@ -366,7 +365,7 @@ class ScenarioBuilder:
         step = self.dose_on(day)
         if step is None:
             raise ValueError(f"{self.id}: no sirolimus dose in force on {day}")
-        per_mg = 12.0 * (12.0 / float(self.weight_kg(day))) ** 0.7 * self.level_factor
+        per_mg = 12.0 * (12.0 / float(self.weight_kg(day))) ** 0.5 * self.level_factor
         return round(per_mg * step.solution_equivalent_daily_mg * (1 + noise), 1)
 
     def trough(self, day: date, *, noise: float = 0.0, value: float | None = None,

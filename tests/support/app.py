@@ -7,10 +7,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
+
+from fhir_profiles.schemas import problems
 
 from cds_service.app import create_app
 from cds_service.config import AuthSettings, FhirSettings, Settings
+
+
+# Every response a test app gives is checked against the wire-format schemas; tests/conftest.py fails
+# the test that produced a violation (an after_request hook cannot fail a test by itself).
+SCHEMA_VIOLATIONS: list[str] = []
+
+
+def _schema_for(response: Response) -> str | None:
+    if response.status_code == 401 or not response.is_json:
+        return None
+    if response.status_code >= 400:
+        return "operation-outcome"
+    if request.method == "GET" and request.path == "/cds-services":
+        return "discovery"
+    if request.method == "POST" and request.path.startswith("/cds-services/") and not request.path.endswith("/feedback"):
+        return "hook-response"
+    return None
+
+
+def _check_response(response: Response) -> Response:
+    if response.status_code == 401 and response.get_data():
+        SCHEMA_VIOLATIONS.append(f"{request.path}: a 401 must be bare")
+    schema = _schema_for(response)
+    if schema:
+        found = problems(schema, response.get_json())
+        SCHEMA_VIOLATIONS.extend(f"{request.method} {request.path} ({schema}): {p}" for p in found)
+    return response
 
 
 def make_app(
@@ -29,9 +58,9 @@ def make_app(
         auth=auth or AuthSettings(require_jwt=False),
         **overrides,
     )
-    if clock is None:
-        return create_app(settings)
-    return create_app(settings, clock=clock)
+    app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+    app.after_request(_check_response)
+    return app
 
 
 def hook_request(hook: str, patient_id: str, fhir_server: str | None, token: str | None, **extra: Any) -> dict:

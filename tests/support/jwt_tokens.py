@@ -8,6 +8,7 @@
 
 `raw_token(header, claims, signature)` builds arbitrary (including malformed) tokens for attacks.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -72,9 +73,7 @@ def jwks_for(key: PrivateKey, kid: str | None, alg: str | None = None) -> dict[s
 
 
 def public_pem(key: PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def mint(
@@ -202,10 +201,8 @@ def serve_jwks(jwks: dict[str, Any], path: str = "/jwks.json") -> Iterator[JwksS
             if state.send_length:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
+            with suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
@@ -213,7 +210,9 @@ def serve_jwks(jwks: dict[str, Any], path: str = "/jwks.json") -> Iterator[JwksS
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    thread = threading.Thread(target=server.serve_forever, name="jwks-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="jwks-server", daemon=True
+    )
     thread.start()
     try:
         yield state

@@ -1,0 +1,287 @@
+"""sirolimus-dosing (order-select, order-sign): one card per call.
+
+- a dose proposed: the dose card, its indicator raised by the worst finding, suggestions at-most-one
+  (the recommended dose, the protocol's alternatives, the trough alone);
+- no dose proposed: one card saying why (findings, missing data, the core's reasons); the only
+  suggestion it may carry is the trough order, never a dose;
+- the draft is not complete yet: an info card saying what to fill in.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose
+from cards import detail, resources
+from cards.common import card, suggestion, worst
+from cards.wording import daily, dose_short, dose_text, fit, number, percent, protocol_short, rule_words, when
+
+FINDING_TITLES = {
+    "reduction-exceeds-cap": "Draft cuts the dose more than the taper allows",
+    "step-too-soon": "Draft changes the dose too soon after the last step",
+    "mg-ml-tenfold": "Draft mg and mL disagree about 10-fold",
+    "interacting-drug": "Interacting drug on the record",
+    "implausible-level": "Implausible trough level",
+    "sanity-limit": "Dose beyond the sanity limit",
+}
+NOT_BIOEQUIVALENT = (
+    "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
+    "a new trough is due after the switch."
+)
+TABLETS_CANNOT_STEP = "Tablets are never split, so they cannot make this step."
+SWITCH_LABEL = "Switch to oral solution"
+
+
+def dosing_cards(decision: Decision, *, draft: dict[str, Any] | None, decision_url: str, today: date) -> list[dict]:
+    if decision.proposed_dose is None:
+        return [_no_dose_card(decision, decision_url)]
+    return [_dose_card(decision, decision.proposed_dose, draft, decision_url)]
+
+
+def incomplete_draft_card(decision: Decision, *, decision_url: str) -> dict[str, Any]:
+    """The draft lacks what a dose needs (the sandbox's first draft holds only status and subject)."""
+    whats = [m.what for m in decision.missing_data] or list(decision.no_proposal_reasons)
+    listed = ", ".join(whats)
+    summary = fit(
+        f"Sirolimus order incomplete: add {listed}; dose advice follows",
+        f"Sirolimus order incomplete: add {listed}",
+        "Sirolimus order incomplete: dose advice follows once medication, dose and frequency are filled in",
+    )
+    body = detail.missing(decision.missing_data) or [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons]
+    return card(
+        summary=summary,
+        indicator="info",
+        detail=detail.join(body, ["This card is replaced by dose advice as soon as the order is complete."]),
+        protocol=decision.protocol,
+        decision_url=decision_url,
+    )
+
+
+def finding_title(finding: Finding, *, room: int = 80) -> str:
+    """The core's own message when it is short enough to lead a summary (it names the drug, the level);
+    else a short title for the known codes; else the message, to be cut by `fit`."""
+    message = finding.message.strip().rstrip(".")
+    if len(message) <= room or finding.code not in FINDING_TITLES:
+        return message
+    return FINDING_TITLES[finding.code]
+
+
+def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
+    serious = [f for f in decision.findings if f.severity != "info"]
+    indicator = worst(*(f.severity for f in decision.findings))
+    matches = decision.draft_dose is not None and _same_regimen(decision.draft_dose, proposed.regimen)
+    switch = _alternative(decision, "solution_equivalent")
+    return card(
+        summary=_dose_summary(decision, proposed, serious, matches),
+        indicator=indicator,
+        detail=detail.join(
+            detail.findings(sorted(decision.findings, key=lambda f: f.severity != "critical")),
+            detail.proposal(proposed),
+            _formulation_lines(decision, proposed, switch),
+            _alternative_lines(decision),
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.eligibility(decision.eligibility),
+            detail.protocol_lines(decision),
+            [f"- {detail.md_text(n)}" for n in decision.notes],
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=_dose_suggestions(decision, proposed, draft, matches),
+    )
+
+
+def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Finding], matches: bool) -> str:
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    why = f"{name} {rule_words(proposed.rule)}"
+    dose = dose_short(proposed.regimen)
+    if proposed.percent_change is not None:
+        change = percent(proposed.percent_change)
+    elif proposed.dose_mg_per_kg_day is not None:
+        change = f"{number(proposed.dose_mg_per_kg_day)} mg/kg/day"
+    else:
+        change = ""
+    tail = f", {change}" if change else ""
+    trough = f"; trough {when(decision.next_trough_due)}" if decision.next_trough_due else ""
+    switch = _alternative(decision, "solution_equivalent")
+    if switch is not None and switch.dose is not None and not serious:
+        step = percent(switch.dose.percent_change) if switch.dose.percent_change is not None else "this"
+        return fit(
+            f"{name}: tablets cannot make the {step} step; oral solution {dose_short(switch.dose.regimen)}",
+            f"{name}: tablets cannot step; oral solution {dose_short(switch.dose.regimen)}",
+        )
+    draft = decision.draft_dose
+    if draft is not None and draft.formulation != proposed.regimen.formulation:
+        dose = ("oral solution " if proposed.regimen.formulation == "solution" else "tablets ") + dose
+    if serious:
+        title = finding_title(sorted(serious, key=lambda f: f.severity != "critical")[0])
+        return fit(f"{title}. Use {dose}{tail}", f"{title[:70].rsplit(' ', 1)[0]}\u2026 Use {dose}{tail}")
+    if matches:
+        return fit(f"{why}: draft {dose} matches the protocol{tail}{trough}", f"{why}: draft {dose} matches{tail}")
+    return fit(f"{why}: {dose}{tail}{trough}", f"{why}: {dose}{tail}", f"{name}: {dose}{tail}")
+
+
+def _dose_suggestions(
+    decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, matches: bool
+) -> list[dict[str, Any]]:
+    """Recommended dose, then the protocol's alternatives, then the trough alone (dose as drafted).
+
+    Each dose suggestion also orders the next trough, so one click does both; when the draft already
+    holds the proposed dose, the first alternative that changes something (or the trough) is recommended.
+    """
+    trough = _trough_actions(decision)
+    out = []
+    if not matches:
+        change = f" ({percent(proposed.percent_change)})" if proposed.percent_change is not None else ""
+        out.append(
+            suggestion(
+                f"Use {dose_short(proposed.regimen)}{change}",
+                [_update(decision, draft, proposed.regimen, f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}")]
+                + trough,
+            )
+        )
+    for alternative in decision.alternatives:
+        made = _alternative_suggestion(decision, alternative, proposed, draft, trough)
+        if made is not None:
+            out.append(made)
+    if trough:
+        out.append(suggestion(f"Order only the next trough, for {when(decision.next_trough_due)}; dose as drafted", trough))
+    if out:
+        switch = next((s for s in out if s["label"].startswith(SWITCH_LABEL)), None)
+        (out[0] if not matches or switch is None else switch)["isRecommended"] = True
+    return out
+
+
+def _alternative_suggestion(
+    decision: Decision,
+    alternative: Alternative,
+    proposed: ProposedDose,
+    draft: dict[str, Any] | None,
+    trough: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    if alternative.kind == "stop":
+        if not draft or not draft.get("id"):
+            return None
+        action = {
+            "type": "delete",
+            "description": f"Remove this sirolimus order: stop sirolimus. {alternative.note}".strip(),
+            "resourceId": [f"MedicationRequest/{draft['id']}"],
+        }
+        return suggestion("Stop sirolimus (remove this order)", [action] + trough)
+    regimen = alternative.dose.regimen if alternative.dose else None
+    if regimen is None and alternative.kind == "keep_current":
+        regimen = decision.current_dose
+    if regimen is None or _same_regimen(proposed.regimen, regimen):
+        return None
+    dose = dose_short(regimen)
+    change = alternative.dose.percent_change if alternative.dose else None
+    suffix = f" ({percent(change)})" if change is not None else ""
+    if alternative.kind == "keep_current":
+        label, why = f"Keep the current dose: {dose}", "keep the current dose"
+    elif alternative.kind == "five_percent_step":
+        label, why = f"Smaller step: {dose}{suffix}", f"a 5 % step{suffix}"
+    else:
+        label, why = f"{SWITCH_LABEL}: {dose}{suffix}", f"switch to oral solution. {NOT_BIOEQUIVALENT}"
+    return suggestion(label, [_update(decision, draft, regimen, why)] + trough)
+
+
+def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str) -> dict[str, Any]:
+    draft_dose = decision.draft_dose
+    resource = resources.updated_medication_request(
+        draft,
+        regimen,
+        patient_id=decision.patient_id,
+        draft_formulation=draft_dose.formulation if draft_dose else None,
+        draft_strength_mg=draft_dose.strength_mg if draft_dose else None,
+    )
+    return {
+        "type": "update",
+        "description": (
+            f"Set the sirolimus dose to {dose_text(regimen)} ({why}). "
+            "If your EHR copies only the medication, enter this dose by hand."
+        ),
+        "resource": resource,
+    }
+
+
+def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
+    if decision.next_trough_due is None:
+        return []
+    return [
+        {
+            "type": "create",
+            "description": (
+                f"Order a sirolimus trough level for {when(decision.next_trough_due)}, "
+                "drawn immediately before the morning dose."
+            ),
+            "resource": resources.trough_request(decision.patient_id, decision.next_trough_due),
+        }
+    ]
+
+
+def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
+    serious = sorted((f for f in decision.findings if f.severity != "info"), key=lambda f: f.severity != "critical")
+    whats = ", ".join(m.what for m in decision.missing_data)
+    orders = "; ".join(m.order for m in decision.missing_data if m.order)
+    if serious:
+        title = finding_title(serious[0])
+        more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
+        summary = fit(f"{title}{more}: no dose proposed", f"{title[:100].rsplit(' ', 1)[0]}\u2026: no dose proposed")
+    elif decision.missing_data:
+        summary = fit(
+            f"No sirolimus dose: missing {whats}. Order: {orders}" if orders else f"No sirolimus dose: missing {whats}",
+            f"No sirolimus dose: missing {whats}",
+            f"No sirolimus dose: {len(decision.missing_data)} items missing, see detail",
+        )
+    else:
+        reason = decision.no_proposal_reasons[0] if decision.no_proposal_reasons else "see detail"
+        summary = fit(f"No sirolimus dose change proposed: {reason}")
+    trough = _trough_actions(decision)
+    suggestions = [suggestion(f"Order a sirolimus trough for {when(decision.next_trough_due)}", trough)] if trough else []
+    return card(
+        summary=summary,
+        indicator=worst(*(f.severity for f in decision.findings)),
+        detail=detail.join(
+            detail.findings(serious + [f for f in decision.findings if f.severity == "info"]),
+            ["**No dose is proposed.**" + "".join(f" {detail.md_text(r)}" for r in decision.no_proposal_reasons)],
+            detail.missing(decision.missing_data),
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.eligibility(decision.eligibility),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
+
+
+def _formulation_lines(decision: Decision, proposed: ProposedDose, switch: Alternative | None) -> list[str]:
+    if switch is not None:
+        return [f"**{TABLETS_CANNOT_STEP}** {detail.md_text(switch.note)} {NOT_BIOEQUIVALENT}".replace("  ", " ")]
+    if decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation:
+        return [f"**Formulation change.** {NOT_BIOEQUIVALENT}"]
+    return []
+
+
+def _alternative(decision: Decision, kind: str) -> Alternative | None:
+    return next((a for a in decision.alternatives if a.kind == kind), None)
+
+
+def _alternative_lines(decision: Decision) -> list[str]:
+    lines = []
+    for alternative in decision.alternatives:
+        dose = f": {dose_text(alternative.dose.regimen)}" if alternative.dose else ""
+        note = f" ({detail.md_text(alternative.note)})" if alternative.note else ""
+        lines.append(f"- **Alternative, {alternative.kind.replace('_', ' ')}**{dose}{note}")
+    return lines
+
+
+def _same_regimen(a: DoseRegimen, b: DoseRegimen) -> bool:
+    """Same product and the same amount per dose, as ordered (a comparison, not a calculation)."""
+    return (
+        a.formulation == b.formulation
+        and abs(a.mg_per_administration - b.mg_per_administration) < 1e-9
+        and abs(a.administrations_per_day - b.administrations_per_day) < 1e-9
+        and (a.formulation == "solution" or a.strength_mg == b.strength_mg)
+    )

@@ -1,0 +1,239 @@
+"""sirolimus-monitoring (patient-view): one card per item that is due, none when nothing is.
+
+trough due (info) or overdue (warning) -> order the trough; taper step due -> a new draft order at
+the Decision's dose; eligible for guided discontinuation -> start the taper or record maintenance
+(CarePlans); possible relapse (critical) -> back to the previously effective dose, CarePlan noted.
+Warning and critical findings that no item covers get a card of their own.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
+from cards import detail, resources
+from cards.common import card, suggestion
+from cards.dosing import finding_title
+from cards.wording import dose_short, dose_text, fit, percent, protocol_short, when
+from fhir_profiles import load_json
+
+TAPER_ID = "khe-guided-discontinuation"
+MAINTENANCE_ID = "khe-maintenance"
+
+
+def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> list[dict[str, Any]]:
+    builders = {
+        MonitoringKind.TROUGH_DUE: _trough_card,
+        MonitoringKind.TROUGH_OVERDUE: _trough_card,
+        MonitoringKind.TAPER_STEP_DUE: _step_card,
+        MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION: _eligible_card,
+        MonitoringKind.POSSIBLE_RELAPSE: _relapse_card,
+    }
+    items = [m for m in decision.monitoring if m.kind != MonitoringKind.NOTHING_DUE]
+    out = [builders[MonitoringKind(item.kind)](decision, item, decision_url, today) for item in items]
+    relapse_shown = any(m.kind == MonitoringKind.POSSIBLE_RELAPSE for m in items)
+    for finding in decision.findings:
+        if finding.severity == "info" or (relapse_shown and "relapse" in finding.code):
+            continue
+        out.append(
+            card(
+                summary=fit(finding_title(finding)),
+                indicator=finding.severity,
+                detail=detail.join(detail.findings([finding]), detail.protocol_lines(decision)),
+                protocol=decision.protocol,
+                decision_url=decision_url,
+            )
+        )
+    return out
+
+
+def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    overdue = item.kind == MonitoringKind.TROUGH_OVERDUE
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    due = item.due_on or today
+    order_on = max(due, today)
+    summary = (
+        fit(f"{name}: sirolimus trough overdue since {when(due)}; order one now")
+        if overdue
+        else fit(f"{name}: sirolimus trough due {when(due)}; draw before the morning dose")
+    )
+    return card(
+        summary=summary,
+        indicator="warning" if overdue else "info",
+        detail=detail.join(
+            [detail.md_text(item.message)],
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=[suggestion(f"Order a sirolimus trough for {when(order_on)}", _trough(decision, order_on), recommended=True)],
+    )
+
+
+def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    proposed = decision.proposed_dose
+    due = when(item.due_on or decision.next_step_due)
+    suggestions = []
+    if proposed is None:
+        summary = fit(f"{name} step due {due}: review the dose (no dose proposed, see detail)")
+    else:
+        change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
+        summary = fit(f"{name} step due {due}: {dose_short(proposed.regimen)}{change}", f"{name} step due {due}")
+        suggestions.append(
+            suggestion(
+                f"Order {dose_short(proposed.regimen)}{change}",
+                [_new_order(decision, proposed, today, f"Taper step due {due}")] + _trough(decision),
+                recommended=True,
+            )
+        )
+    return card(
+        summary=summary,
+        indicator="info",
+        detail=detail.join(
+            [detail.md_text(item.message)],
+            detail.proposal(proposed) if proposed else [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons],
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
+
+
+def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    result = _taper_eligibility(decision)
+    answer = result.answer if result else "unknown"
+    suggestions = []
+    if answer == "met":
+        summary = fit("Eligible for guided sirolimus discontinuation: KHE in remission ≥ 2 years, all criteria met")
+        taper, maintenance = _protocol(decision, TAPER_ID), _protocol(decision, MAINTENANCE_ID)
+        suggestions = [
+            suggestion(
+                f"Start the guided discontinuation (10 % steps, at most monthly) from {when(today)}",
+                [_careplan_action(decision, taper, today, "Start the guided discontinuation of sirolimus")],
+            ),
+            suggestion(
+                f"Record the choice to continue maintenance (trough {_band(maintenance)})",
+                [_careplan_action(decision, maintenance, today, "Record the choice to continue sirolimus maintenance")],
+            ),
+        ]
+    else:
+        count = len(result.unknown) if result else 0
+        summary = fit(f"May be eligible for guided sirolimus discontinuation: {count} criteria unknown, settle first")
+    return card(
+        summary=summary,
+        indicator="info",
+        detail=detail.join(
+            [detail.md_text(item.message)],
+            detail.eligibility([result] if result else decision.eligibility),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
+
+
+def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    proposed = decision.proposed_dose
+    suggestions = []
+    if proposed is None:
+        summary = fit("Possible KHE relapse during the taper: assess now; return to the previously effective dose")
+    else:
+        dose = dose_short(proposed.regimen)
+        summary = fit(f"Possible KHE relapse during the taper: return to {dose}", "Possible KHE relapse: see detail")
+        note = (
+            f"{when(today)}: possible relapse ({item.message}). Returned to the previously effective dose, "
+            f"{dose_text(proposed.regimen)} (taper rule 7). After 3 months' stabilisation, reductions of at most "
+            "5 % a month may be considered (rule 8)."
+        )
+        actions = [_new_order(decision, proposed, today, "Return to the previously effective dose (taper rule 7)")]
+        arm = decision.arm
+        if arm is not None and arm.careplan_id:
+            taper = _protocol(decision, TAPER_ID)
+            plan = resources.careplan(
+                patient_id=decision.patient_id,
+                canonical=taper["canonical"],
+                title=taper["title"],
+                description="Guided discontinuation of sirolimus; returned to the previously effective dose after a possible relapse.",
+                start=arm.taper_started_on or today,
+                careplan_id=arm.careplan_id,
+                note=note,
+            )
+            actions.append({"type": "update", "description": f"Note the return to {dose} on the taper CarePlan.", "resource": plan})
+        suggestions.append(suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True))
+    return card(
+        summary=summary,
+        indicator="critical",
+        detail=detail.join(
+            [f"**{detail.md_text(item.message)}**"],
+            detail.findings(decision.findings),
+            detail.proposal(proposed, label="Previously effective dose") if proposed else [],
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
+
+
+def _trough(decision: Decision, on: date | None = None) -> list[dict[str, Any]]:
+    due = on or decision.next_trough_due
+    if due is None:
+        return []
+    return [
+        {
+            "type": "create",
+            "description": f"Order a sirolimus trough level for {when(due)}, drawn immediately before the morning dose.",
+            "resource": resources.trough_request(decision.patient_id, due),
+        }
+    ]
+
+
+def _new_order(decision: Decision, proposed: ProposedDose, today: date, why: str) -> dict[str, Any]:
+    return {
+        "type": "create",
+        "description": f"New sirolimus order: {dose_text(proposed.regimen)} ({why}).",
+        "resource": resources.new_medication_request(proposed.regimen, patient_id=decision.patient_id, today=today, note=why),
+    }
+
+
+def _taper_eligibility(decision: Decision) -> Eligibility | None:
+    for result in decision.eligibility:
+        if result.protocol_id == TAPER_ID:
+            return result
+    return decision.eligibility[0] if decision.eligibility else None
+
+
+def _protocol(decision: Decision, protocol_id: str) -> dict[str, Any]:
+    """Canonical and title of a protocol: from the Decision when it is that protocol, else its data file."""
+    if decision.protocol is not None and decision.protocol.protocol_id == protocol_id:
+        p = decision.protocol
+        return {"canonical": f"{p.plan_definition_url}|{p.version}", "title": p.title, "data": None}
+    data = load_json(f"protocols/{protocol_id}.json")
+    return {"canonical": f"{data['plan_definition_url']}|{data['version']}", "title": data["title"], "data": data}
+
+
+def _band(protocol: dict[str, Any]) -> str:
+    data = protocol["data"] or load_json(f"protocols/{MAINTENANCE_ID}.json")
+    band = data["target_trough_ng_ml"]
+    return f"{band['low']:g}–{band['high']:g} ng/mL"
+
+
+def _careplan_action(decision: Decision, protocol: dict[str, Any], today: date, description: str) -> dict[str, Any]:
+    plan = resources.careplan(
+        patient_id=decision.patient_id,
+        canonical=protocol["canonical"],
+        title=protocol["title"],
+        description=description + " (NCT04448873).",
+        start=today,
+    )
+    return {"type": "create", "description": f"{description}: CarePlan from {when(today)}.", "resource": plan}

@@ -1,0 +1,55 @@
+"""Which protocol and arm a child follows, read from FHIR, never guessed from dose patterns.
+
+"a CarePlan that instantiates the protocol's PlanDefinition (its start date = the taper's start), or,
+for a child enrolled in the trial, a ResearchSubject with its assigned arm. Where neither exists the
+service states the default it assumed (KHE: maintenance; IHHE: sequential sirolimus)."
+"""
+from __future__ import annotations
+
+from .decision import ArmAssignment
+from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocols
+from .record import PatientRecord
+
+ACTIVE_PLAN = {"active", "on-hold"}
+ARM_TO_PROTOCOL = {"guided-discontinuation": KHE_GUIDED, "maintenance": KHE_MAINTENANCE}
+ENDED_SUBJECT = {"withdrawn", "off-study", "not-registered", "ineligible", "screening", "candidate"}
+
+
+def diagnosis_protocol(record: PatientRecord, draft_reason_valuesets: tuple[str, ...] = ()) -> str | None:
+    """The default protocol from the diagnosis: KHE -> maintenance, IHHE -> sequential."""
+    sets = {vs for c in record.conditions if c.verification_status != "refuted" for vs in c.valuesets}
+    sets |= set(draft_reason_valuesets)
+    if "khe" in sets:
+        return KHE_MAINTENANCE
+    if "ihhe" in sets:
+        return IHHE_SEQUENTIAL
+    return None
+
+
+def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuesets: tuple[str, ...] = ()
+               ) -> ArmAssignment | None:
+    plans = sorted(
+        (p for p in record.careplans if p.status in ACTIVE_PLAN),
+        key=lambda p: p.period_start.toordinal() if p.period_start else 0, reverse=True,
+    )
+    for plan in plans:
+        for canonical in plan.canonicals:
+            protocol = protocols.by_canonical(canonical)
+            if protocol is not None:
+                taper_start = plan.period_start if protocol.ref.protocol_id == KHE_GUIDED else None
+                return ArmAssignment(protocol.ref.protocol_id, protocol.default_arm, "careplan", plan.resource,
+                                     taper_start, plan.resource.split("/")[-1],
+                                     f"CarePlan {plan.resource} instantiates {canonical}")
+    for subject in record.research_subjects:
+        if subject.arm in ARM_TO_PROTOCOL and subject.status not in ENDED_SUBJECT:
+            pid = ARM_TO_PROTOCOL[subject.arm]
+            start = subject.period_start if pid == KHE_GUIDED else None
+            return ArmAssignment(pid, subject.arm, "research_subject", subject.resource, start, None,
+                                 f"ResearchSubject {subject.resource} assigned to arm '{subject.arm}'")
+    pid = diagnosis_protocol(record, draft_reason_valuesets)
+    if pid is None:
+        return None
+    protocol = protocols[pid]
+    return ArmAssignment(pid, protocol.default_arm, "default_assumed", None, None, None,
+                         f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed "
+                         f"from the diagnosis")

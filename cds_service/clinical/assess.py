@@ -1,0 +1,206 @@
+"""The assessment shared by both entry points: protocol and arm, eligibility, trough, taper or
+titration, findings, missing data and the projected schedule."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from .decision import (
+    Alternative,
+    ArmAssignment,
+    Decision,
+    Eligibility,
+    Finding,
+    MissingData,
+    Phase,
+    ProposedDose,
+    TroughUsed,
+)
+from .dosing import assess_trough, predicted_trough_ng_ml, regimen
+from .eligibility import guided_discontinuation, ihhe_sequential
+from .facts import Measurement
+from .findings import interacting_drugs, trough_findings
+from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, Protocols
+from .record import PatientRecord
+from .relapse import RelapseSignal, relapse_signals
+from .schedule import project_schedule
+from .taper import TaperPlan, TaperStep, plan_taper
+from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
+from .titration import _proposal, checked, starting_dose, titrate
+
+
+@dataclass(frozen=True)
+class Assessment:
+    decision: Decision
+    protocol: Protocol | None
+    timeline: tuple[DoseEvent, ...] | None
+    current: DoseEvent | None
+    last_change_on: date | None
+    signals: tuple[RelapseSignal, ...]
+    warnings: tuple[RelapseSignal, ...]
+
+
+def _step_proposal(step: TaperStep, current: DoseEvent, trough: TroughUsed | None, weight_kg: float
+                   ) -> ProposedDose:
+    predicted = None
+    if trough is not None and trough.usable and trough.value_ng_ml is not None:
+        predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, step.daily_dose_mg)
+    return _proposal(step.regimen, current.daily_mg, weight_kg, predicted, step.rule, step.protocol_line)
+
+
+def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, protocol: Protocol,
+                     today: date) -> date:
+    """Rule 3 "a trough level every month", and a new trough at steady state after each change."""
+    steady = None if last_change_on is None else last_change_on + timedelta(days=protocol.trough.steady_state_days)
+    if trough is None or (last_change_on is not None and trough.drawn_on < last_change_on):
+        return steady or today
+    return trough.drawn_on + timedelta(days=protocol.trough.monitoring_interval_days)
+
+
+def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocols, today: date,
+           *, sirolimus_ordered: bool) -> Assessment:
+    if arm is None:
+        missing = (MissingData("a KHE or IHHE diagnosis (Condition) or a CarePlan naming the protocol",
+                               "record the diagnosis"),)
+        return Assessment(Decision(kind="dosing", patient_id=record.patient_id, decided_on=today,
+                                   missing_data=missing,
+                                   no_proposal_reasons=("the protocol cannot be known from the record",)),
+                          None, None, None, None, (), ())
+    protocol = protocols[arm.protocol_id]
+    missing: list[MissingData] = [MissingData(f"{u.resource} is unusable: {u.reason}", None)
+                                  for u in record.unusable]
+    findings: list[Finding] = list(interacting_drugs(record))
+    reasons: list[str] = []
+    eligibility: list[Eligibility] = []
+    if protocol.ref.protocol_id == IHHE_SEQUENTIAL:
+        eligibility.append(ihhe_sequential(record, protocol, today, sirolimus_ordered))
+    else:
+        eligibility.append(guided_discontinuation(record, protocols[KHE_GUIDED], today))
+
+    timeline = dose_timeline(record.sirolimus_doses)
+    if timeline is None:
+        missing.append(MissingData("a readable dose on every sirolimus order", "correct the order's dose"))
+        reasons.append("the sirolimus dose history cannot be read")
+    current = event_on(timeline, today) if timeline else None
+    changes = [c for c in dose_changes(timeline or ()) if c.changed_on <= today]
+    last_change = changes[-1] if changes else None
+    last_change_on = last_change.changed_on if last_change else None
+
+    weight: Measurement | None = record.latest_weight(today, protocol.sanity.weight_max_age_days)
+    if weight is None:
+        missing.append(MissingData(f"a body weight within {protocol.sanity.weight_max_age_days} days",
+                                   "weigh the child (LOINC 29463-7)"))
+        reasons.append("no recent weight, so the dose cannot be checked in mg/kg/day")
+    newest = record.troughs[0] if record.troughs else None
+    trough = assess_trough(newest, last_change_on, protocol.trough, today) if newest else None
+    if trough is None:
+        missing.append(MissingData("a sirolimus trough level", "order a whole-blood trough (LOINC 29247-4)"))
+    elif not trough.usable:
+        reasons.append("the latest level cannot be used: " + "; ".join(trough.reasons_unusable))
+        missing.append(MissingData("a usable sirolimus trough at steady state",
+                                   "order a whole-blood trough before the next dose (LOINC 29247-4)"))
+    findings += trough_findings(trough, protocol.trough.plausible_max_ng_ml)
+    usable_trough = trough if trough is not None and trough.usable else None
+
+    phase: Phase | None = None
+    proposed: ProposedDose | None = None
+    alternatives: list[Alternative] = []
+    next_step_due: date | None = None
+    signals: tuple[RelapseSignal, ...] = ()
+    warnings: tuple[RelapseSignal, ...] = ()
+    schedule = ()
+    if protocol.ref.protocol_id == KHE_GUIDED and protocol.taper is not None and timeline is not None:
+        if arm.taper_started_on is None:
+            missing.append(MissingData("the date the taper began", "set CarePlan.period.start"))
+            reasons.append("the taper's start date is unknown")
+        else:
+            signals_all = relapse_signals(record, arm.taper_started_on, protocol.taper.relapse, today)
+            plan = plan_taper(timeline, arm.taper_started_on, signals_all, protocol.taper, protocol.measuring,
+                              weight.value if weight else None, today)
+            phase, signals, warnings = plan.phase, plan.return_signals, plan.warnings
+            next_step_due = plan.next_step_due
+            reasons += plan.reasons
+            findings += [Finding("relapse-signal", "critical" if s in signals else "warning", s.message,
+                                 (s.evidence,)) for s in (*signals, *warnings)]
+            proposed, alternatives, more = _taper_proposal(plan, usable_trough, weight, eligibility[0], protocol,
+                                                         today)
+            reasons += more
+            if weight is not None and plan.step is not None and not signals:
+                schedule = project_schedule(timeline, plan, arm.taper_started_on, usable_trough, protocol,
+                                            weight.value, today)
+    elif current is not None and current.daily_mg > 0:
+        phase = Phase.SEQUENTIAL if protocol.ref.protocol_id == IHHE_SEQUENTIAL else Phase.MAINTENANCE
+        if usable_trough is not None and weight is not None:
+            proposed, extra = titrate(current, usable_trough, protocol, weight.value)
+            findings += extra
+            if proposed is not None and proposed.rule != "within_target_keep_dose":
+                keep = regimen(current.mg_per_administration, current.per_day,
+                               current.formulation or "solution", protocol.measuring)
+                alternatives.append(Alternative("keep_current", _proposal(
+                    keep, current.daily_mg, weight.value, usable_trough.value_ng_ml, "keep_current_dose", ""), ""))
+        next_step_due = None
+    elif protocol.ref.protocol_id == IHHE_SEQUENTIAL and timeline is not None:
+        phase = Phase.SEQUENTIAL
+        if weight is not None:
+            proposed, extra = starting_dose(protocol, weight.value)
+            findings += extra
+    else:
+        phase = Phase.STOPPED if changes else None
+        reasons.append("no sirolimus order is in force")
+    if any(f.severity == "critical" and f.code == "proposal-above-limit" for f in findings):
+        reasons.append("the computed dose is beyond the sanity limits")
+
+    decision = Decision(
+        kind="dosing", patient_id=record.patient_id, decided_on=today, protocol=protocol.ref, arm=arm,
+        phase=phase, eligibility=tuple(eligibility), troughs_used=(trough,) if trough else (),
+        last_dose_change=last_change,
+        current_dose=None if current is None or current.daily_mg <= 0 else regimen(
+            current.mg_per_administration, current.per_day, current.formulation or "solution", protocol.measuring),
+        proposed_dose=proposed,
+        no_proposal_reasons=() if proposed is not None else tuple(dict.fromkeys(reasons)),
+        alternatives=tuple(alternatives),
+        next_trough_due=_next_trough_due(trough, last_change_on, protocol, today) if current else None,
+        next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
+        weight_kg=weight.value if weight else None,
+        notes=(arm.note,),
+    )
+    return Assessment(decision, protocol, timeline, current, last_change_on, signals, warnings)
+
+
+def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurement | None,
+                    eligibility: Eligibility, protocol: Protocol, today: date
+                    ) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
+    """A taper step is proposed only when due, from a usable trough, with a weight, while eligible."""
+    reasons: list[str] = []
+    alternatives: list[Alternative] = []
+    current = plan.current
+    if current is None or weight is None:
+        return None, alternatives, reasons
+    if plan.relapse_return is not None:  # rule 7 does not wait for a trough: go back now
+        back, _ = checked(_step_proposal(plan.relapse_return, current, trough, weight.value), weight.value, protocol)
+        return back, alternatives, reasons
+    if eligibility.answer == "not_met":
+        reasons.append("eligibility not met: " + "; ".join(c.text for c in eligibility.not_met))
+        return None, alternatives, reasons
+    if plan.stop_due_on is not None and plan.phase is Phase.READY_TO_STOP:
+        alternatives.append(Alternative("stop", None, "stop sirolimus, then monitor the trough and platelets monthly"))
+        return None, alternatives, reasons
+    step = plan.step or plan.solution_step
+    if step is None:
+        return None, alternatives, reasons
+    candidate = _step_proposal(step, current, trough, weight.value)
+    if plan.solution_step is not None and plan.step is None:
+        alternatives.append(Alternative("solution_equivalent", candidate,
+                                        "the oral solution is not bioequivalent to tablets (tablets give about 27 % "
+                                        "higher exposure): a new trough is due after the switch"))
+    if step.due_on > today:
+        reasons.append(f"too soon: the next step is due on {step.due_on.isoformat()}")
+        return None, alternatives, reasons
+    if trough is None:
+        reasons.append("no usable trough at the current dose (missing, stale or before steady state)")
+        return None, alternatives, reasons
+    if plan.step is None:
+        return None, alternatives, reasons
+    alternatives.append(Alternative("keep_current", None, "keep the current dose"))
+    safe, _ = checked(candidate, weight.value, protocol)
+    return safe, alternatives, reasons

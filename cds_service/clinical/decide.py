@@ -1,0 +1,75 @@
+"""Entry points of the clinical core: record + protocols + today (+ draft) -> Decision.
+
+    decide_dosing(record, draft, protocols, today)   order-select / order-sign
+    decide_monitoring(record, protocols, today)      patient-view
+
+No dose is proposed from missing, stale, unit-less, implausible or unverifiable data: the Decision
+says what is missing instead.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+from .arms import assign_arm
+from .assess import assess
+from .decision import Decision, MissingData, MonitoringItem, MonitoringKind, Phase
+from .draft import read_draft
+from .findings import draft_findings
+from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
+
+__all__ = ["decide_dosing", "decide_monitoring", "load_protocols"]
+TROUGH_DUE_SOON_DAYS = 7  # a trough due within a week is announced as "due" on patient-view
+
+
+def decide_dosing(record: Any, draft: dict[str, Any] | None, protocols: Protocols, today: date) -> Decision:
+    """The dosing decision for a draft sirolimus order (order-select, order-sign)."""
+    order = read_draft(draft)
+    if order.kind == "not_sirolimus":
+        return Decision(kind="not_sirolimus", patient_id=record.patient_id, decided_on=today,
+                        notes=(f"the draft is not sirolimus ({order.medication or 'unnamed product'})",))
+    arm = assign_arm(record, protocols, order.reason_valuesets)
+    a = assess(record, arm, protocols, today, sirolimus_ordered=order.kind == "sirolimus")
+    decision = a.decision
+    missing = tuple(MissingData(f"draft order: {m}", "complete the order form") for m in order.missing)
+    kind = "dosing" if order.kind == "sirolimus" else "incomplete_draft"
+    if a.protocol is None:
+        return replace(decision, kind=kind, missing_data=decision.missing_data + missing)
+    extra = draft_findings(order, a.protocol, decision.phase, a.timeline or (), a.current, a.last_change_on,
+                           a.signals, decision.weight_kg, today)
+    return replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
+                   missing_data=decision.missing_data + missing)
+
+
+def decide_monitoring(record: Any, protocols: Protocols, today: date) -> Decision:
+    """What is due for this child (patient-view): trough due/overdue, taper step due, eligibility,
+    possible relapse, or nothing due. One Decision; `monitoring` lists the items."""
+    arm = assign_arm(record, protocols)
+    a = assess(record, arm, protocols, today, sirolimus_ordered=False)
+    d = replace(a.decision, kind="monitoring")
+    items: list[MonitoringItem] = []
+    if d.next_trough_due is not None and a.current is not None and a.current.daily_mg > 0:
+        if d.next_trough_due < today:
+            items.append(MonitoringItem(MonitoringKind.TROUGH_OVERDUE, d.next_trough_due,
+                                        f"sirolimus trough overdue since {d.next_trough_due.isoformat()}"))
+        elif d.next_trough_due <= today + timedelta(days=TROUGH_DUE_SOON_DAYS):
+            items.append(MonitoringItem(MonitoringKind.TROUGH_DUE, d.next_trough_due,
+                                        f"sirolimus trough due on {d.next_trough_due.isoformat()}"))
+    if a.signals or a.warnings:
+        what = "; ".join(s.message for s in (*a.signals, *a.warnings))
+        items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, today, f"possible relapse during taper: {what}"))
+    if d.phase in {Phase.TAPERING, Phase.FIVE_PERCENT, Phase.READY_TO_STOP} and d.next_step_due is not None \
+            and d.next_step_due <= today and not a.signals:
+        items.append(MonitoringItem(MonitoringKind.TAPER_STEP_DUE, d.next_step_due,
+                                    "taper step due" if d.phase is not Phase.READY_TO_STOP else
+                                    "the taper may stop: the stop rule and the minimum duration are met"))
+    if a.protocol is not None and a.protocol.ref.protocol_id == KHE_MAINTENANCE:
+        guided = next((e for e in d.eligibility if e.protocol_id == KHE_GUIDED), None)
+        if guided is not None and guided.answer != "not_met":
+            note = "eligible" if guided.answer == "met" else f"possibly eligible ({len(guided.unknown)} unknown)"
+            items.append(MonitoringItem(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, today,
+                                        f"{note} for guided discontinuation of sirolimus (NCT04448873)"))
+    if not items:
+        items.append(MonitoringItem(MonitoringKind.NOTHING_DUE, None, "nothing due"))
+    return replace(d, monitoring=tuple(items))

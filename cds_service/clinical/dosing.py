@@ -1,0 +1,116 @@
+"""Dose arithmetic: trough usability, the linear dose-concentration relation, rounding to what can
+be measured out, and sanity limits. Pure functions; the protocol parameters are passed in."""
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Literal
+
+from .decision import DoseRegimen, TroughUsed
+from .facts import Trough
+from .protocols import Measuring, SanityLimits, TroughRules
+
+Formulation = Literal["solution", "tablet"]
+
+
+def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date
+                    ) -> tuple[str, ...]:
+    """Why a level cannot be used to compute a dose (empty = usable).
+
+    Label: "hold a dose for 7-14 days before the next adjustment, because levels before steady state
+    mislead"; clinical-protocol.md 3: "An unknown or missing unit on a level is never guessed".
+    """
+    problems = []
+    if trough.status not in rules.accepted_statuses:
+        problems.append(f"result status is '{trough.status}', not final")
+    if trough.value_ng_ml is None:
+        problems.append(f"unit '{trough.original_unit or 'missing'}' is not ng/mL, ug/L or nmol/L")
+    elif trough.value_ng_ml <= 0 or trough.value_ng_ml > rules.plausible_max_ng_ml:
+        problems.append(f"{trough.value_ng_ml:g} ng/mL is implausible (expected above 0 and at most "
+                        f"{rules.plausible_max_ng_ml:g} ng/mL)")
+    marker = next((m for m in rules.non_trough_markers if m in trough.sample_text), None)
+    if marker:
+        problems.append(f"the sample is recorded as '{marker}', not a trough")
+    if last_change_on is not None and trough.drawn_on < last_change_on:
+        problems.append(f"drawn before the dose change of {last_change_on.isoformat()}, at the previous dose")
+    elif last_change_on is not None and (trough.drawn_on - last_change_on).days < rules.steady_state_days:
+        problems.append(f"drawn {(trough.drawn_on - last_change_on).days} days after the dose change of "
+                        f"{last_change_on.isoformat()}, before steady state ({rules.steady_state_days} days)")
+    if (today - trough.drawn_on).days > rules.max_age_days:
+        problems.append(f"drawn {(today - trough.drawn_on).days} days ago: older than "
+                        f"{rules.max_age_days} days")
+    return tuple(problems)
+
+
+def assess_trough(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date) -> TroughUsed:
+    problems = trough_problems(trough, last_change_on, rules, today)
+    return TroughUsed(trough.value_ng_ml, trough.original_value, trough.original_unit, trough.drawn_on,
+                      trough.resource, not problems, problems, trough.method)
+
+
+def linear_dose_mg(current_daily_mg: float, trough_ng_ml: float, target_ng_ml: float) -> float:
+    """Label rule: "new dose = current dose x (target level / current level)"."""
+    return current_daily_mg * target_ng_ml / trough_ng_ml
+
+
+def predicted_trough_ng_ml(trough_ng_ml: float, at_daily_mg: float, new_daily_mg: float) -> float:
+    """Protocol rule 4: "the linear relation between dose and concentration"."""
+    return trough_ng_ml * new_daily_mg / at_daily_mg
+
+
+def measuring_step_mg(formulation: Formulation, measuring: Measuring) -> float:
+    """(choice) solution: 0.01 mL of 1 mg/mL = 0.01 mg; tablets: whole tablets of the smallest strength."""
+    return measuring.solution_step_mg if formulation == "solution" else measuring.tablet_step_mg
+
+
+def round_to_step(mg: float, step_mg: float) -> float:
+    """Nearest multiple of the measuring step (halves round up): moves a dose by at most half a step."""
+    return round(math.floor(mg / step_mg + 0.5 + 1e-9) * step_mg, 6)
+
+
+def tablets_for(mg: float, strengths_mg: tuple[float, ...]) -> tuple[float, ...] | None:
+    """Whole tablets, largest first, making exactly `mg` (tablets are never split); None if impossible."""
+    left, chosen = round(mg, 6), []
+    for strength in sorted(strengths_mg, reverse=True):
+        while left + 1e-9 >= strength:
+            chosen.append(strength)
+            left = round(left - strength, 6)
+    return tuple(chosen) if abs(left) < 1e-9 else None
+
+
+def regimen(mg_per_administration: float, per_day: float, formulation: Formulation, measuring: Measuring
+            ) -> DoseRegimen:
+    """A measurable regimen, stated in mg and, for the solution, mL (clinical-protocol.md 2)."""
+    if formulation == "solution":
+        ml = round(mg_per_administration / measuring.solution_mg_per_ml, 4)
+        return DoseRegimen(mg_per_administration, per_day, "solution", measuring.solution_mg_per_ml,
+                           ml_per_administration=ml)
+    tablets = tablets_for(mg_per_administration, measuring.tablet_strengths_mg) or ()
+    return DoseRegimen(mg_per_administration, per_day, "tablet", tablets[-1] if tablets else 0.0,
+                       tablets_per_administration=float(len(tablets)), tablet_strengths_mg=tablets)
+
+
+def rounded_regimen(daily_mg: float, per_day: float, formulation: Formulation, measuring: Measuring
+                    ) -> DoseRegimen:
+    """Split a daily dose over the administrations and round each to the measuring step."""
+    step = measuring_step_mg(formulation, measuring)
+    return regimen(round_to_step(daily_mg / per_day, step), per_day, formulation, measuring)
+
+
+def sanity_problems(daily_mg: float, weight_kg: float, limits: SanityLimits) -> tuple[str, ...]:
+    """Sanity limits (choice) beyond which no dose is proposed and a critical finding is raised."""
+    problems = []
+    if daily_mg / weight_kg > limits.max_mg_per_kg_day + 1e-9:
+        problems.append(f"{daily_mg / weight_kg:.3f} mg/kg/day is above the limit of "
+                        f"{limits.max_mg_per_kg_day:g} mg/kg/day")
+    if daily_mg > limits.max_daily_mg + 1e-9:
+        problems.append(f"{daily_mg:g} mg/day is above the limit of {limits.max_daily_mg:g} mg/day")
+    return tuple(problems)
+
+
+def tenfold_apart(a_mg: float, b_mg: float, limits: SanityLimits) -> bool:
+    """True when two doses differ by a factor near 10 (the 1 mL instead of 0.1 mL syringe error)."""
+    if a_mg <= 0 or b_mg <= 0:
+        return False
+    ratio = max(a_mg, b_mg) / min(a_mg, b_mg)
+    return limits.tenfold_ratio_low <= ratio <= limits.tenfold_ratio_high

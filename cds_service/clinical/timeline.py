@@ -1,0 +1,66 @@
+"""The sirolimus dose history as a timeline of daily doses (0 mg = not taking sirolimus)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from .decision import DoseChange
+from .facts import DosePeriod
+
+
+@dataclass(frozen=True)
+class DoseEvent:
+    """From `on` (inclusive) this daily dose is in force, until the next event."""
+
+    on: date
+    daily_mg: float
+    mg_per_administration: float
+    per_day: float
+    formulation: Literal["solution", "tablet"] | None
+
+
+def dose_timeline(periods: Sequence[DosePeriod]) -> tuple[DoseEvent, ...] | None:
+    """Events oldest first; None when a dose in the history cannot be read (then no taper maths)."""
+    events: list[DoseEvent] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if period.daily_dose_mg is None or period.mg_per_administration is None \
+                or period.administrations_per_day is None:
+            return None
+        if events and events[-1].daily_mg == 0.0 and events[-1].on == period.start:
+            events.pop()
+        event = DoseEvent(period.start, period.daily_dose_mg, period.mg_per_administration,
+                          period.administrations_per_day, period.formulation)
+        if not events or abs(events[-1].daily_mg - event.daily_mg) > 1e-9:
+            events.append(event)
+        if period.end is not None:
+            events.append(DoseEvent(period.end, 0.0, 0.0, event.per_day, event.formulation))
+    return tuple(events)
+
+
+def event_on(timeline: Sequence[DoseEvent], day: date) -> DoseEvent | None:
+    current = None
+    for event in timeline:
+        if event.on <= day:
+            current = event
+        else:
+            break
+    return current
+
+
+def dose_on(timeline: Sequence[DoseEvent], day: date) -> float:
+    event = event_on(timeline, day)
+    return 0.0 if event is None else event.daily_mg
+
+
+def dose_changes(timeline: Sequence[DoseEvent]) -> tuple[DoseChange, ...]:
+    return tuple(DoseChange(b.on, a.daily_mg, b.daily_mg) for a, b in zip(timeline, timeline[1:], strict=False)
+                 if a.daily_mg > 0 or b.daily_mg > 0)
+
+
+def max_dose_in_window(timeline: Sequence[DoseEvent], day: date, window_days: int) -> float:
+    """The highest daily dose in force on any of the `window_days` days before `day`."""
+    start = day - timedelta(days=window_days)
+    doses = [dose_on(timeline, start)] + [e.daily_mg for e in timeline if start < e.on < day]
+    return max(doses)

@@ -1,0 +1,62 @@
+"""Titration towards the target range (KHE maintenance 5-7 ng/mL; IHHE 8-15 ng/mL) and the IHHE start.
+
+Label: "new dose = current dose x (target level / current level)", only from a usable trough.
+"""
+from __future__ import annotations
+
+from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
+from .dosing import linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
+from .protocols import Protocol
+from .timeline import DoseEvent
+
+START_LINE = "When IHHE does not respond to propranolol, sirolimus is added/sequenced: 0.1 mg/kg/day orally"
+
+
+def _proposal(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: float, predicted: float | None,
+              rule: str, line: str) -> ProposedDose:
+    daily = reg.daily_dose_mg
+    change = None if not current_daily_mg else round(100 * (daily - current_daily_mg) / current_daily_mg, 1)
+    loading = None
+    if current_daily_mg and daily > current_daily_mg:
+        loading = round(3 * (daily - current_daily_mg), 3)  # label: 3 x (new - current maintenance dose)
+    return ProposedDose(reg, daily, round(daily / weight_kg, 4), change,
+                        None if predicted is None else round(predicted, 1), rule, line, loading)
+
+
+def checked(proposal: ProposedDose, weight_kg: float, protocol: Protocol
+            ) -> tuple[ProposedDose | None, tuple[Finding, ...]]:
+    """No dose beyond the sanity limits (choice): none is proposed and a critical finding is raised."""
+    problems = sanity_problems(proposal.daily_dose_mg, weight_kg, protocol.sanity)
+    if not problems:
+        return proposal, ()
+    return None, tuple(Finding("proposal-above-limit", "critical",
+                               f"the computed dose {proposal.daily_dose_mg:g} mg/day is not proposed: {p}")
+                       for p in problems)
+
+
+def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_kg: float
+            ) -> tuple[ProposedDose | None, tuple[Finding, ...]]:
+    """Within the target range: keep the dose. Outside: the linear relation, rounded, checked."""
+    assert trough.value_ng_ml is not None and protocol.target_ng_ml is not None
+    low, high = protocol.target_low_ng_ml or 0.0, protocol.target_high_ng_ml or 0.0
+    formulation = current.formulation or "solution"
+    if low <= trough.value_ng_ml <= high:
+        keep = regimen(current.mg_per_administration, current.per_day, formulation, protocol.measuring)
+        return _proposal(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
+                         protocol.titration_line), ()
+    ideal = linear_dose_mg(current.daily_mg, trough.value_ng_ml, protocol.target_ng_ml)
+    reg = rounded_regimen(ideal, current.per_day, formulation, protocol.measuring)
+    if reg.mg_per_administration <= 0:
+        reg = rounded_regimen(ideal, current.per_day, "solution", protocol.measuring)
+    predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)
+    proposal = _proposal(reg, current.daily_mg, weight_kg, predicted, "linear_adjustment_to_target",
+                         protocol.titration_line + "; new dose = current dose x (target level / current level)")
+    return checked(proposal, weight_kg, protocol)
+
+
+def starting_dose(protocol: Protocol, weight_kg: float) -> tuple[ProposedDose | None, tuple[Finding, ...]]:
+    """IHHE: "sirolimus is added/sequenced: 0.1 mg/kg/day orally", as the oral solution."""
+    assert protocol.starting_dose_mg_per_kg_day is not None
+    daily = protocol.starting_dose_mg_per_kg_day * weight_kg
+    reg = rounded_regimen(daily, protocol.starting_administrations_per_day, "solution", protocol.measuring)
+    return checked(_proposal(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE), weight_kg, protocol)

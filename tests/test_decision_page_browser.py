@@ -1,0 +1,118 @@
+"""The decision page in a real headless browser: it loads with no JavaScript, the chart is visible.
+
+Debian's chromium driven by Playwright against the real Flask app on a free port, reading a
+decision from a real SQLite store. Saves `test-artifacts/decision-page.png` for a human to look at.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from cds_service.app import create_app
+from cds_service.config import AuthSettings, Settings
+from cds_service.http.pages import pages
+from cds_service.store import DecisionRecord
+from cards import build_cards
+from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
+from tests.conftest import require_service
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+
+
+DECISIONS = {
+    "decision-page.png": taper_step(),
+    "decision-page-maintenance.png": maintenance_change(),
+}
+
+
+@pytest.fixture(params=sorted(DECISIONS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """The app on 127.0.0.1:<free port> with one stored decision; yields (base URL, decision id, screenshot)."""
+    decision = DECISIONS[request.param]
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False))
+    app = create_app(settings, clock=lambda: NOW)
+    if "pages" not in app.blueprints:
+        app.register_blueprint(pages)
+    decision_id = str(uuid.uuid4())
+    app.extensions["sirolimus_cds"].store.record_decision(
+        DecisionRecord(
+            id=decision_id, created_at=NOW, expires_at=NOW + dt.timedelta(days=30), service_id="sirolimus-dosing",
+            hook="order-select", hook_instance=str(uuid.uuid4()), patient_id="khe-demo",
+            protocol=decision.protocol.protocol_id, protocol_version="1.0.0", read_summary={},
+            decision=decision.to_dict(),
+            cards=build_cards(decision, hook="order-select", draft=solution_draft(), decision_url=URL, today=TODAY),
+            timings_ms={},
+        )
+    )
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}", decision_id, request.param
+    finally:
+        http.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        require_service("chromium", f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def test_decision_page_loads_with_a_visible_chart_and_no_javascript(server, browser):
+    base, decision_id, screenshot = server
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    response = page.goto(f"{base}/decisions/{decision_id}")
+    assert response is not None and response.status == 200
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+
+    chart = page.locator("figure svg.chart")
+    chart.wait_for(state="visible")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 400 and box["height"] > 150
+    decision = DECISIONS[screenshot]
+    assert decision.proposed_dose is not None
+    dose = page.locator(".dose").inner_text()
+    assert dose.startswith(f"{decision.proposed_dose.regimen.mg_per_administration:g} mg (")
+    assert "Kira" not in page.content()  # ids only: the sandbox patient's name never appears
+    assert console_errors == []  # nothing blocked by the page's own CSP
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+    context.close()
+
+
+@pytest.mark.parametrize("server", ["decision-page.png"], indirect=True)
+def test_unknown_decision_is_a_bare_404(server, browser):
+    base = server[0]
+    page = browser.new_page()
+    response = page.goto(f"{base}/decisions/{uuid.uuid4()}")
+    assert response is not None and response.status == 404
+    assert "does not exist or has expired" in page.inner_text("body")
