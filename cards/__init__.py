@@ -6,14 +6,16 @@
 `incomplete_draft` an info card naming what to fill in; `not_sirolimus` and "nothing due" none.
 The decision page (`cards.page`, `cards.chart`) renders the same Decision from its JSON form.
 """
+
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from cds_service.clinical.decision import Decision
 from cards.dosing import dosing_cards, incomplete_draft_card
 from cards.monitoring import monitoring_cards
+from cds_service.clinical.decision import Decision
+
 
 def build_cards(
     decision: Decision, *, hook: str, draft: dict[str, Any] | None, decision_url: str, today: date

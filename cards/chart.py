@@ -9,6 +9,7 @@ page is rendered later from the audit record.
 matplotlib's object API (`Figure`, no pyplot): no global state, safe in a threaded server. Text is
 drawn as paths, so the chart looks the same with no fonts installed on the client.
 """
+
 from __future__ import annotations
 
 import io
@@ -85,11 +86,26 @@ def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str,
         _draw_dose(dose_axis, series, decided)
         _draw_troughs(trough_axis, troughs, decision)
         # A level with no usable value (no unit) is shown where it was drawn, on the time axis, as a cross.
-        trough_axis.plot([_day(t["drawn_on"]) for t in unusable], [0.03] * len(unusable), "x", color=TROUGH_COLOUR,
-                         ms=7, mew=2, transform=trough_axis.get_xaxis_transform(), clip_on=False)
+        trough_axis.plot(
+            [_day(t["drawn_on"]) for t in unusable],
+            [0.03] * len(unusable),
+            "x",
+            color=TROUGH_COLOUR,
+            ms=7,
+            mew=2,
+            transform=trough_axis.get_xaxis_transform(),
+            clip_on=False,
+        )
         dose_axis.axvline(decided, color="#444", lw=1)
-        dose_axis.annotate("decision", (decided, 1), xycoords=("data", "axes fraction"), xytext=(3, -10),
-                           textcoords="offset points", color="#444", fontsize=8)
+        dose_axis.annotate(
+            "decision",
+            (decided, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -10),
+            textcoords="offset points",
+            color="#444",
+            fontsize=8,
+        )
         dose_axis.set_ylabel("Sirolimus dose, mg/day", color=DOSE_COLOUR)
         trough_axis.set_ylabel("Trough, ng/mL", color=TROUGH_COLOUR)
         dose_axis.set_ylim(bottom=0, top=_top(v for _, v in series["past"] + series["projected"]))
@@ -100,8 +116,9 @@ def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str,
         locator = AutoDateLocator(minticks=4, maxticks=9)
         dose_axis.xaxis.set_major_locator(locator)
         dose_axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        dose_axis.legend(handles=_legend(decision), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4,
-                         frameon=False, fontsize=8)
+        dose_axis.legend(
+            handles=_legend(decision), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, frameon=False, fontsize=8
+        )
         figure.tight_layout()
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -121,8 +138,13 @@ def _draw_dose(axis: Any, series: dict[str, list], decided: date) -> None:
         start = [past[-1]] if past else []
         points = start + projected
         axis.step([d for d, _ in points], [v for _, v in points], where="post", color=DOSE_COLOUR, lw=2, ls="--")
-        axis.plot([projected[-1][0], projected[-1][0] + timedelta(days=14)], [projected[-1][1]] * 2,
-                  color=DOSE_COLOUR, lw=2, ls="--")
+        axis.plot(
+            [projected[-1][0], projected[-1][0] + timedelta(days=14)],
+            [projected[-1][1]] * 2,
+            color=DOSE_COLOUR,
+            lw=2,
+            ls="--",
+        )
     for day in series["changes"]:
         axis.axvline(day, color=DOSE_COLOUR, lw=0.8, alpha=0.6)
     for day, _ in projected:
@@ -134,12 +156,25 @@ def _draw_troughs(axis: Any, troughs: list[Mapping[str, Any]], decision: Mapping
     used = [t for t in troughs if t.get("usable")]
     not_used = [t for t in troughs if not t.get("usable")]
     axis.plot([_day(t["drawn_on"]) for t in used], [t["value_ng_ml"] for t in used], "o", color=TROUGH_COLOUR, ms=6)
-    axis.plot([_day(t["drawn_on"]) for t in not_used], [t["value_ng_ml"] for t in not_used], "x", color=TROUGH_COLOUR,
-              ms=7, mew=2)
+    axis.plot(
+        [_day(t["drawn_on"]) for t in not_used],
+        [t["value_ng_ml"] for t in not_used],
+        "x",
+        color=TROUGH_COLOUR,
+        ms=7,
+        mew=2,
+    )
     for t in troughs:
-        axis.annotate(f"{t['value_ng_ml']:g}", (_day(t["drawn_on"]), t["value_ng_ml"]), xytext=(0, 7),
-                      textcoords="offset points", ha="center", color=TROUGH_COLOUR, fontsize=8,
-                      bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+        axis.annotate(
+            f"{t['value_ng_ml']:g}",
+            (_day(t["drawn_on"]), t["value_ng_ml"]),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            color=TROUGH_COLOUR,
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
     predicted = []
     proposal = decision.get("proposed_dose")
     if proposal and proposal.get("predicted_trough_ng_ml") is not None and decision.get("next_trough_due"):
@@ -182,9 +217,14 @@ def _day(value: date | str) -> date:
 def _inline(svg: str) -> str:
     """Drop the XML prolog and DOCTYPE; make the root scale to the page and describe itself."""
     svg = svg[svg.index("<svg") :]
-    svg = re.sub(r'^<svg([^>]*?) width="[^"]*" height="[^"]*"',
-                 r'<svg\1 width="100%" preserveAspectRatio="xMidYMid meet"', svg, count=1)
+    svg = re.sub(
+        r'^<svg([^>]*?) width="[^"]*" height="[^"]*"',
+        r'<svg\1 width="100%" preserveAspectRatio="xMidYMid meet"',
+        svg,
+        count=1,
+    )
     return svg.replace(
-        "<svg", '<svg role="img" aria-label="Sirolimus dose (mg/day) and trough levels (ng/mL) over time" '
-        'class="chart"', 1,
+        "<svg",
+        '<svg role="img" aria-label="Sirolimus dose (mg/day) and trough levels (ng/mL) over time" class="chart"',
+        1,
     )

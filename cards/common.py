@@ -1,12 +1,13 @@
 """What every card shares: uuid, source naming the protocol and its version, the decision-page link,
 override reasons, and the CDS Hooks rule that optional fields are never empty or null."""
+
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from cds_service.clinical.decision import ProtocolRef, Severity
 from cards.wording import SUMMARY_MAX
+from cds_service.clinical.decision import ProtocolRef, Severity
 
 PROTOCOL_TOPIC_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/protocol"
 OVERRIDE_REASON_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/override-reason"

@@ -3,10 +3,12 @@
 Proposal and why -> warnings -> troughs used -> last change -> what is next -> eligibility ->
 protocol and arm. The decision page repeats all of it with the chart.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cards.wording import daily, dose_text, md_cell, mg, number, percent, when
 from cds_service.clinical.decision import (
     CriterionResult,
     Decision,
@@ -17,7 +19,6 @@ from cds_service.clinical.decision import (
     ProposedDose,
     TroughUsed,
 )
-from cards.wording import daily, dose_text, md_cell, mg, number, percent, rule_words, when
 
 ANSWER_WORDS = {"met": "✅ met", "not_met": "❌ not met", "unknown": "❓ unknown"}
 # For an exclusion, "met" means the excluding condition is absent: say that, not "met".
@@ -30,7 +31,7 @@ def proposal(proposed: ProposedDose, *, label: str = "Proposed") -> list[str]:
     if proposed.percent_change is not None:
         lines[0] += f", {percent(proposed.percent_change)} vs the current dose"
     lines[0] += "."
-    lines.append(f"**Rule:** {rule_words(proposed.rule)}: “{proposed.protocol_line}”")
+    lines.append(f"**Rule:** {proposed.rule.replace('_', ' ')}: “{md_text(proposed.protocol_line)}”")
     if proposed.predicted_trough_ng_ml is not None:
         lines.append(
             f"**Predicted trough:** {number(proposed.predicted_trough_ng_ml, 1)} ng/mL "
@@ -86,9 +87,13 @@ def schedule_lines(decision: Decision) -> list[str]:
             f"{mg(change.to_daily_mg)}/day ({percent(change.percent_change)})."
         )
     if decision.current_dose is not None:
-        lines.append(f"**Current dose:** {dose_text(decision.current_dose)} ({mg(decision.current_dose.daily_dose_mg)}/day).")
+        lines.append(
+            f"**Current dose:** {dose_text(decision.current_dose)} ({mg(decision.current_dose.daily_dose_mg)}/day)."
+        )
     if decision.next_trough_due is not None:
-        lines.append(f"**Next trough due:** {when(decision.next_trough_due)}, drawn immediately before the morning dose.")
+        lines.append(
+            f"**Next trough due:** {when(decision.next_trough_due)}, drawn immediately before the morning dose."
+        )
     if decision.next_step_due is not None:
         lines.append(f"**Next taper step due:** {when(decision.next_step_due)}.")
     return lines
@@ -135,7 +140,8 @@ def evidence_text(evidence: Evidence) -> str:
 
 def missing(items: Iterable[MissingData]) -> list[str]:
     return [
-        f"- **Missing:** {md_text(item.what)}." + (f" **To order or record:** {md_text(item.order)}." if item.order else "")
+        f"- **Missing:** {md_text(item.what)}."
+        + (f" **To order or record:** {md_text(item.order)}." if item.order else "")
         for item in items
     ]
 

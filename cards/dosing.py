@@ -6,15 +6,16 @@
   suggestion it may carry is the trough order, never a dose;
 - the draft is not complete yet: an info card saying what to fill in.
 """
+
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose
 from cards import detail, resources
 from cards.common import card, suggestion, worst
 from cards.wording import daily, dose_short, dose_text, fit, number, percent, protocol_short, rule_words, when
+from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose
 
 FINDING_TITLES = {
     "reduction-exceeds-cap": "Draft cuts the dose more than the taper allows",
@@ -95,7 +96,7 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     why = f"{name} {rule_words(proposed.rule)}"
     dose = dose_short(proposed.regimen)
-    if proposed.percent_change is not None:
+    if proposed.percent_change is not None and abs(proposed.percent_change) >= 0.05:
         change = percent(proposed.percent_change)
     elif proposed.dose_mg_per_kg_day is not None:
         change = f"{number(proposed.dose_mg_per_kg_day)} mg/kg/day"
@@ -127,7 +128,7 @@ def _dose_suggestions(
     """Recommended dose, then the protocol's alternatives, then the trough alone (dose as drafted).
 
     Each dose suggestion also orders the next trough, so one click does both; when the draft already
-    holds the proposed dose, the first alternative that changes something (or the trough) is recommended.
+    holds the proposed dose, the switch to the solution (issue #6) or else the trough alone is recommended.
     """
     trough = _trough_actions(decision)
     out = []
@@ -136,7 +137,11 @@ def _dose_suggestions(
         out.append(
             suggestion(
                 f"Use {dose_short(proposed.regimen)}{change}",
-                [_update(decision, draft, proposed.regimen, f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}")]
+                [
+                    _update(
+                        decision, draft, proposed.regimen, f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}"
+                    )
+                ]
                 + trough,
             )
         )
@@ -145,10 +150,16 @@ def _dose_suggestions(
         if made is not None:
             out.append(made)
     if trough:
-        out.append(suggestion(f"Order only the next trough, for {when(decision.next_trough_due)}; dose as drafted", trough))
-    if out:
+        out.append(
+            suggestion(f"Order only the next trough, for {when(decision.next_trough_due)}; dose as drafted", trough)
+        )
+    if not matches:
+        out[0]["isRecommended"] = True
+    else:
         switch = next((s for s in out if s["label"].startswith(SWITCH_LABEL)), None)
-        (out[0] if not matches or switch is None else switch)["isRecommended"] = True
+        chosen = switch or (out[-1] if trough else None)
+        if chosen is not None:
+            chosen["isRecommended"] = True
     return out
 
 
@@ -207,16 +218,7 @@ def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegim
 def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
     if decision.next_trough_due is None:
         return []
-    return [
-        {
-            "type": "create",
-            "description": (
-                f"Order a sirolimus trough level for {when(decision.next_trough_due)}, "
-                "drawn immediately before the morning dose."
-            ),
-            "resource": resources.trough_request(decision.patient_id, decision.next_trough_due),
-        }
-    ]
+    return [resources.trough_action(decision.patient_id, decision.next_trough_due)]
 
 
 def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
@@ -226,7 +228,7 @@ def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
     if serious:
         title = finding_title(serious[0])
         more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
-        summary = fit(f"{title}{more}: no dose proposed", f"{title[:100].rsplit(' ', 1)[0]}\u2026: no dose proposed")
+        summary = fit(f"{title}{more}. No dose proposed", f"{title[:100].rsplit(' ', 1)[0]}\u2026 No dose proposed")
     elif decision.missing_data:
         summary = fit(
             f"No sirolimus dose: missing {whats}. Order: {orders}" if orders else f"No sirolimus dose: missing {whats}",
@@ -237,7 +239,9 @@ def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
         reason = decision.no_proposal_reasons[0] if decision.no_proposal_reasons else "see detail"
         summary = fit(f"No sirolimus dose change proposed: {reason}")
     trough = _trough_actions(decision)
-    suggestions = [suggestion(f"Order a sirolimus trough for {when(decision.next_trough_due)}", trough)] if trough else []
+    suggestions = (
+        [suggestion(f"Order a sirolimus trough for {when(decision.next_trough_due)}", trough)] if trough else []
+    )
     return card(
         summary=summary,
         indicator=worst(*(f.severity for f in decision.findings)),

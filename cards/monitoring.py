@@ -5,16 +5,17 @@ the Decision's dose; eligible for guided discontinuation -> start the taper or r
 (CarePlans); possible relapse (critical) -> back to the previously effective dose, CarePlan noted.
 Warning and critical findings that no item covers get a card of their own.
 """
+
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
 from cards import detail, resources
 from cards.common import card, suggestion
 from cards.dosing import finding_title
 from cards.wording import dose_short, dose_text, fit, percent, protocol_short, when
+from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
 from fhir_profiles import load_json
 
 TAPER_ID = "khe-guided-discontinuation"
@@ -68,7 +69,9 @@ def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date
         ),
         protocol=decision.protocol,
         decision_url=url,
-        suggestions=[suggestion(f"Order a sirolimus trough for {when(order_on)}", _trough(decision, order_on), recommended=True)],
+        suggestions=[
+            suggestion(f"Order a sirolimus trough for {when(order_on)}", _trough(decision, order_on), recommended=True)
+        ],
     )
 
 
@@ -161,13 +164,20 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
                 patient_id=decision.patient_id,
                 canonical=taper["canonical"],
                 title=taper["title"],
-                description="Guided discontinuation of sirolimus; returned to the previously effective dose after a possible relapse.",
+                description=(
+                    "Guided discontinuation of sirolimus; returned to the previously effective dose "
+                    "after a possible relapse."
+                ),
                 start=arm.taper_started_on or today,
                 careplan_id=arm.careplan_id,
                 note=note,
             )
-            actions.append({"type": "update", "description": f"Note the return to {dose} on the taper CarePlan.", "resource": plan})
-        suggestions.append(suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True))
+            actions.append(
+                {"type": "update", "description": f"Note the return to {dose} on the taper CarePlan.", "resource": plan}
+            )
+        suggestions.append(
+            suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True)
+        )
     return card(
         summary=summary,
         indicator="critical",
@@ -189,20 +199,16 @@ def _trough(decision: Decision, on: date | None = None) -> list[dict[str, Any]]:
     due = on or decision.next_trough_due
     if due is None:
         return []
-    return [
-        {
-            "type": "create",
-            "description": f"Order a sirolimus trough level for {when(due)}, drawn immediately before the morning dose.",
-            "resource": resources.trough_request(decision.patient_id, due),
-        }
-    ]
+    return [resources.trough_action(decision.patient_id, due)]
 
 
 def _new_order(decision: Decision, proposed: ProposedDose, today: date, why: str) -> dict[str, Any]:
     return {
         "type": "create",
         "description": f"New sirolimus order: {dose_text(proposed.regimen)} ({why}).",
-        "resource": resources.new_medication_request(proposed.regimen, patient_id=decision.patient_id, today=today, note=why),
+        "resource": resources.new_medication_request(
+            proposed.regimen, patient_id=decision.patient_id, today=today, note=why
+        ),
     }
 
 

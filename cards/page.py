@@ -4,6 +4,7 @@ Rendered from the audit record's JSON (`Decision.to_dict()`), possibly weeks aft
 reads dicts, not the live dataclasses. Jinja2 with autoescape: every value from the record is escaped;
 only the server-made SVG chart is marked safe.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,22 +51,26 @@ def render_decision_page(
     d = decision_dict
     protocol = d.get("protocol")
     band = target_band(protocol)
-    return _environment().get_template("decision.html").render(
-        d=d,
-        decision_id=decision_id,
-        protocol=protocol,
-        band=band,
-        created_at=created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        expires_at=expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d") if expires_at else None,
-        chart=Markup(render_chart_svg(d, history)),  # noqa: S704 - built by matplotlib from numbers, not user text
-        cards=[_card_row(c) for c in cards],
-        proposal=_proposal(d.get("proposed_dose")),
-        alternatives=[_alternative(a) for a in d.get("alternatives") or ()],
-        troughs=sorted(d.get("troughs_used") or (), key=lambda t: t["drawn_on"], reverse=True),
-        trace=_trace(d),
-        answer_words=ANSWER_WORDS,
-        exclusion_words=EXCLUSION_WORDS,
-        indicator=_indicator(d),
+    return (
+        _environment()
+        .get_template("decision.html")
+        .render(
+            d=d,
+            decision_id=decision_id,
+            protocol=protocol,
+            band=band,
+            created_at=created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            expires_at=expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d") if expires_at else None,
+            chart=Markup(render_chart_svg(d, history)),  # noqa: S704 - built by matplotlib from numbers, not user text
+            cards=[_card_row(c) for c in cards],
+            proposal=_proposal(d.get("proposed_dose")),
+            alternatives=[_alternative(a) for a in d.get("alternatives") or ()],
+            troughs=sorted(d.get("troughs_used") or (), key=lambda t: t["drawn_on"], reverse=True),
+            trace=_trace(d),
+            answer_words=ANSWER_WORDS,
+            exclusion_words=EXCLUSION_WORDS,
+            indicator=_indicator(d),
+        )
     )
 
 
@@ -113,7 +118,9 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     if protocol:
         rows.append(("Protocol", f"{protocol['title']}, version {protocol['version']} ({protocol['registration']})"))
     if arm:
-        how = "assumed" if arm["source"] == "default_assumed" else f"from {arm.get('source_reference') or arm['source']}"
+        how = (
+            "assumed" if arm["source"] == "default_assumed" else f"from {arm.get('source_reference') or arm['source']}"
+        )
         rows.append(("Arm", f"{arm['arm']} ({how})" + (f": {arm['note']}" if arm.get("note") else "")))
         if arm.get("taper_started_on"):
             rows.append(("Taper started", when(arm["taper_started_on"])))
@@ -128,8 +135,13 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     change = d.get("last_dose_change")
     if change:
         pct = 100.0 * (change["to_daily_mg"] - change["from_daily_mg"]) / change["from_daily_mg"]
-        rows.append(("Last dose change", f"{when(change['changed_on'])}: {mg(change['from_daily_mg'])}/day → "
-                                         f"{mg(change['to_daily_mg'])}/day ({percent(pct)})"))
+        rows.append(
+            (
+                "Last dose change",
+                f"{when(change['changed_on'])}: {mg(change['from_daily_mg'])}/day → "
+                f"{mg(change['to_daily_mg'])}/day ({percent(pct)})",
+            )
+        )
     if d.get("next_trough_due"):
         rows.append(("Next trough due", f"{when(d['next_trough_due'])}, immediately before the morning dose"))
     if d.get("next_step_due"):

@@ -3,14 +3,15 @@ MedicationRequest, the trough ServiceRequest, and the CarePlans that start or re
 
 Shapes only. The dose inside is the Decision's regimen, written as FHIR; nothing is recomputed.
 """
+
 from __future__ import annotations
 
 import copy
 from datetime import date
 from typing import Any
 
-from cds_service.clinical.decision import DoseRegimen
 from cards.wording import dose_text, when
+from cds_service.clinical.decision import DoseRegimen
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
@@ -30,8 +31,19 @@ ORAL_ROUTE = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral
 # R4 MedicationRequest elements with cardinality 0..*: some clients (the CDS Hooks sandbox) send
 # reasonCode and category as a single object; the suggested resource must be valid R4.
 _MEDICATION_REQUEST_LISTS = (
-    "identifier", "instantiatesCanonical", "instantiatesUri", "basedOn", "category", "supportingInformation",
-    "reasonCode", "reasonReference", "insurance", "note", "dosageInstruction", "detectedIssue", "eventHistory",
+    "identifier",
+    "instantiatesCanonical",
+    "instantiatesUri",
+    "basedOn",
+    "category",
+    "supportingInformation",
+    "reasonCode",
+    "reasonReference",
+    "insurance",
+    "note",
+    "dosageInstruction",
+    "detectedIssue",
+    "eventHistory",
 )
 
 
@@ -63,7 +75,11 @@ def dosage(regimen: DoseRegimen) -> dict[str, Any]:
 
 
 def updated_medication_request(
-    draft: dict[str, Any] | None, regimen: DoseRegimen, *, patient_id: str, draft_formulation: str | None,
+    draft: dict[str, Any] | None,
+    regimen: DoseRegimen,
+    *,
+    patient_id: str,
+    draft_formulation: str | None,
     draft_strength_mg: float | None,
 ) -> dict[str, Any]:
     """The whole draft with the new dosageInstruction; every other element kept, list elements made lists.
@@ -122,9 +138,24 @@ def trough_request(patient_id: str, due_on: date) -> dict[str, Any]:
     }
 
 
+def trough_action(patient_id: str, due_on: date) -> dict[str, Any]:
+    """The suggestion action that orders the next trough on its due date."""
+    return {
+        "type": "create",
+        "description": f"Order a sirolimus trough level for {when(due_on)}, drawn immediately before the morning dose.",
+        "resource": trough_request(patient_id, due_on),
+    }
+
+
 def careplan(
-    *, patient_id: str, canonical: str, title: str, description: str, start: date,
-    careplan_id: str | None = None, note: str | None = None,
+    *,
+    patient_id: str,
+    canonical: str,
+    title: str,
+    description: str,
+    start: date,
+    careplan_id: str | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """A CarePlan that instantiates a protocol's PlanDefinition (`url|version`), from `start`."""
     resource: dict[str, Any] = {"resourceType": "CarePlan"}

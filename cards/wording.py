@@ -6,6 +6,7 @@ formats it. Conventions follow ISMP's list of error-prone abbreviations: a leadi
 and a liquid dose always in both mg and mL (the 10-fold overdose from a 1 mL vs 0.1 mL mix-up,
 clinical-protocol.md section 2).
 """
+
 from __future__ import annotations
 
 from datetime import date

@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from flask import Flask
 
 from cds_service.config import Settings, load_settings
 from cds_service.fhir.client import FhirClient
+from cds_service.recent import RecentReads
 from cds_service.store import Store
 
 
@@ -26,6 +28,7 @@ class AppState:
     fhir: FhirClient
     verifier: object | None
     clock: Callable[[], dt.datetime]
+    recent: RecentReads[Any]
 
 
 def create_app(
@@ -49,8 +52,11 @@ def create_app(
         fhir=FhirClient(settings.fhir, session=fhir_session),
         verifier=verifier,
         clock=clock,
+        recent=RecentReads(),
     )
+    from cds_service.http.pages import pages
     from cds_service.http.routes import blueprint
 
     app.register_blueprint(blueprint)
+    app.register_blueprint(pages)
     return app

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cds_service.errors import ConfigError
 
@@ -66,6 +67,7 @@ class Settings:
     database_url: str = "sqlite:///sirolimus-cds.db"
     redis_url: str | None = None
     decision_page_days: int = 30
+    timezone: str = "UTC"  # the clinic's time zone: "today" for due dates and trough ages
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -124,7 +126,7 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     defaults = Settings()
     _expect(
         data,
-        {"public_base_url", "database_url", "redis_url", "decision_page_days", "fhir", "auth", "limits"},
+        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "fhir", "auth", "limits"},
         "the top level",
     )
     fhir_raw = _typed(data, "fhir", dict, {})
@@ -158,7 +160,13 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     redis_url = data.get("redis_url")
     if redis_url is not None and (not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))):
         raise ConfigError("redis_url must be redis://... or rediss://...")
+    timezone = _typed(data, "timezone", str, defaults.timezone)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"timezone {timezone!r} is not an IANA time zone name") from exc
     return Settings(
+        timezone=timezone,
         public_base_url=(
             _http_url(data["public_base_url"], "public_base_url") if "public_base_url" in data else None
         ),

@@ -1,4 +1,4 @@
-"""The service layer: one hook call from validated request to response, with its audit record.
+"""The service layer: one hook call from a validated request to its response and audit record.
 
     draft (order hooks) -> gather FHIR data -> PatientRecord -> decide -> cards -> audit
 """
@@ -7,19 +7,88 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from cds_service.fhir.gather import gather
-from cds_service.services import CdsService
+from cards import build_cards
+from cds_service.clinical.decide import decide_dosing, decide_monitoring, load_protocols
+from cds_service.clinical.decision import Decision
+from cds_service.clinical.draft import draft_from_context, read_draft
+from cds_service.clinical.record import PatientRecord, build_record
+from cds_service.errors import PreconditionFailed
+from cds_service.fhir.gather import Gathered, gather
+from cds_service.recent import read_key
+from cds_service.services import DOSING, CdsService
 from cds_service.store import DecisionRecord
 
 
-def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RecordRead:
+    """A patient record and what was read to build it (for the audit: counts and ids, no tokens)."""
+
+    record: PatientRecord
+    summary: dict[str, Any]
+    fetch_ms: float
+    record_ms: float
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    response: dict[str, Any]
+    decision_id: str | None
+    outcome: str  # for the request log: "no-cards", "cards", ...
+
+
+def _summary(gathered: Gathered, record: PatientRecord) -> dict[str, Any]:
+    return {
+        "sources": gathered.sources,
+        "resources": len(gathered.resources),
+        "by_type": dict(Counter(str(r.get("resourceType")) for r in gathered.resources)),
+        "unusable": [{"resource": u.resource, "reason": u.reason} for u in record.unusable],
+    }
+
+
+def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], today: dt.date) -> RecordRead:
+    key = read_key(service.id, request_doc, today.isoformat())
+    cached = state.recent.get(key)
+    if cached is not None:
+        return RecordRead(cached.record, {**cached.summary, "reused_within_seconds": state.recent.ttl_seconds},
+                          0.0, 0.0)
+    gathered = gather(request_doc, service.prefetch, state.fhir, state.settings.fhir.timeout_seconds)
+    if gathered.patient is None:
+        raise PreconditionFailed(f"the Patient resource '{request_doc['context']['patientId']}' could not be read")
+    started = time.perf_counter()
+    record = build_record(gathered.patient, gathered.resources, today)
+    read = RecordRead(record, _summary(gathered, record), gathered.fetch_ms, (time.perf_counter() - started) * 1000)
+    state.recent.put(key, read)
+    return read
+
+
+def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str) -> HookOutcome:
     started = time.perf_counter()
     now: dt.datetime = state.clock()
-    gathered = gather(request_doc, service.prefetch, state.fhir, state.settings.fhir.timeout_seconds)
-    cards: list[dict[str, Any]] = []
+    today = now.astimezone(ZoneInfo(state.settings.timezone)).date()
+    draft: dict[str, Any] | None = None
+    if service.id == DOSING:
+        draft = draft_from_context(request_doc["context"].get("draftOrders"))
+        if draft is None or read_draft(draft).kind != "sirolimus":
+            # Another drug, or no medication chosen yet (first load): nothing to say, nothing read.
+            return HookOutcome({"cards": []}, None, "not-sirolimus")
+
+    read = read_record(state, service, request_doc, today)
+    protocols = load_protocols()
+    decide_started = time.perf_counter()
+    decision: Decision = (
+        decide_dosing(read.record, draft, protocols, today)
+        if service.id == DOSING
+        else decide_monitoring(read.record, protocols, today)
+    )
     decision_id = str(uuid.uuid4())
+    cards = build_cards(decision, hook=request_doc["hook"], draft=draft,
+                        decision_url=f"{base_url}/decisions/{decision_id}", today=today)
+    decide_ms = (time.perf_counter() - decide_started) * 1000
     state.store.record_decision(
         DecisionRecord(
             id=decision_id,
@@ -29,12 +98,17 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any]) ->
             hook=request_doc["hook"],
             hook_instance=request_doc["hookInstance"],
             patient_id=request_doc["context"].get("patientId"),
-            protocol=None,
-            protocol_version=None,
-            read_summary={"sources": gathered.sources, "resources": len(gathered.resources)},
-            decision=None,
+            protocol=decision.protocol.protocol_id if decision.protocol else None,
+            protocol_version=decision.protocol.version if decision.protocol else None,
+            read_summary=read.summary,
+            decision=decision.to_dict(),
             cards=cards,
-            timings_ms={"fetch": gathered.fetch_ms, "total": (time.perf_counter() - started) * 1000},
+            timings_ms={
+                "fetch": round(read.fetch_ms, 2),
+                "record": round(read.record_ms, 2),
+                "decide_and_cards": round(decide_ms, 2),
+                "total": round((time.perf_counter() - started) * 1000, 2),
+            },
         )
     )
-    return {"cards": cards}
+    return HookOutcome({"cards": cards}, decision_id, f"{len(cards)} card(s)" if cards else "no-cards")

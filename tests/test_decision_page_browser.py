@@ -3,6 +3,7 @@
 Debian's chromium driven by Playwright against the real Flask app on a free port, reading a
 decision from a real SQLite store. Saves `test-artifacts/decision-page.png` for a human to look at.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,11 +16,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from cards import build_cards
 from cds_service.app import create_app
 from cds_service.config import AuthSettings, Settings
 from cds_service.http.pages import pages
 from cds_service.store import DecisionRecord
-from cards import build_cards
 from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
 from tests.conftest import require_service
 
@@ -27,8 +28,13 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
@@ -51,9 +57,16 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     decision_id = str(uuid.uuid4())
     app.extensions["sirolimus_cds"].store.record_decision(
         DecisionRecord(
-            id=decision_id, created_at=NOW, expires_at=NOW + dt.timedelta(days=30), service_id="sirolimus-dosing",
-            hook="order-select", hook_instance=str(uuid.uuid4()), patient_id="khe-demo",
-            protocol=decision.protocol.protocol_id, protocol_version="1.0.0", read_summary={},
+            id=decision_id,
+            created_at=NOW,
+            expires_at=NOW + dt.timedelta(days=30),
+            service_id="sirolimus-dosing",
+            hook="order-select",
+            hook_instance=str(uuid.uuid4()),
+            patient_id="khe-demo",
+            protocol=decision.protocol.protocol_id,
+            protocol_version="1.0.0",
+            read_summary={},
             decision=decision.to_dict(),
             cards=build_cards(decision, hook="order-select", draft=solution_draft(), decision_url=URL, today=TODAY),
             timings_ms={},

@@ -2,10 +2,18 @@
 
 The caps (nesting depth, array length, string length, Bundle entries) stop a hostile body from
 costing more than a normal one before it reaches schema validation.
+
+Parsing is strict RFC 8259, stricter than `json.loads`: UTF-8 only (no UTF-16/32 guessing, no BOM),
+no NaN/Infinity literals, no number too large for a double (`1e999999` would become infinity), no
+duplicate member names (two parsers could read a different `patientId`), no NUL or other C0 control
+characters nor lone surrogates inside strings (PostgreSQL's JSONB and most EHR logs refuse them), and
+a JSON object at the top.
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from flask import Request
@@ -23,44 +31,123 @@ def read_json_body(request: Request, limits: LimitSettings) -> Any:
     length = request.content_length
     if length is not None and length > limits.max_body_bytes:
         raise PayloadTooLarge(f"the body is larger than {limits.max_body_bytes} bytes")
-    raw = request.stream.read(limits.max_body_bytes + 1)
-    if len(raw) > limits.max_body_bytes:
-        raise PayloadTooLarge(f"the body is larger than {limits.max_body_bytes} bytes")
-    try:
-        document = json.loads(raw)
-    except RecursionError as exc:
-        raise BadRequest("the body is nested too deeply") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {_reason(exc)}") from exc
+    raw = _read_capped(request, limits.max_body_bytes)
+    document = parse_strict_json(raw)
+    if not isinstance(document, dict):
+        raise BadRequest(f"the body must be a JSON object, not {_kind(document)}")
     check_shape(document, limits)
     return document
+
+
+def _read_capped(request: Request, max_bytes: int) -> bytes:
+    """Read to the end, a read at a time: a chunked body arrives one chunk per read, not all at once."""
+    raw = bytearray()
+    while True:
+        chunk = request.stream.read(max_bytes + 1 - len(raw))
+        if not chunk:
+            return bytes(raw)
+        raw.extend(chunk)
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+
+
+def parse_strict_json(raw: bytes) -> Any:
+    """Parse UTF-8 JSON strictly (see the module docstring); any failure is a BadRequest."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the body is not valid JSON: it is not UTF-8 text") from exc
+    try:
+        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant,
+                          parse_float=_finite_float, parse_int=_bounded_int)
+    except RecursionError as exc:
+        raise BadRequest("the body is nested too deeply") from exc
+    except _Refused as exc:
+        raise BadRequest(f"the body is not acceptable JSON: {exc}") from exc
+    except ValueError as exc:  # JSONDecodeError, and int() past the digit limit
+        raise BadRequest(f"the body is not valid JSON: {_reason(exc)}") from exc
+
+
+class _Refused(ValueError):
+    """Valid to `json.loads`, refused here."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"duplicate member name '{key[:40]}'")
+            seen.add(key)
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("a number is too large")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 40:  # far beyond any clinical value, well inside int()'s 4300-digit limit
+        raise _Refused("a number has too many digits")
+    return int(text)
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return "it is not UTF-8 text"
+    return type(exc).__name__
+
+
+# C0 controls other than tab, LF and CR cannot appear raw in JSON strings but can arrive escaped.
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def check_shape(document: Any, limits: LimitSettings) -> None:
-    """Reject documents deeper, longer or wider than the configured caps (iteratively: no recursion)."""
+    """Reject documents deeper, longer or wider than the configured caps (iteratively: no recursion),
+    and strings holding control characters or lone surrogates."""
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > limits.max_json_depth:
             raise BadRequest(f"the body is nested deeper than {limits.max_json_depth} levels")
         if isinstance(node, dict):
-            if node.get("resourceType") == "Bundle" and len(node.get("entry") or []) > limits.max_bundle_entries:
-                raise BadRequest(f"a Bundle holds more than {limits.max_bundle_entries} entries")
+            if node.get("resourceType") == "Bundle" and "entry" in node:
+                entries = node["entry"]
+                if not isinstance(entries, list):
+                    raise BadRequest("a Bundle's entry is not an array")
+                if len(entries) > limits.max_bundle_entries:
+                    raise BadRequest(f"a Bundle holds more than {limits.max_bundle_entries} entries")
             if len(node) > limits.max_array_length:
                 raise BadRequest(f"an object has more than {limits.max_array_length} members")
             for key, value in node.items():
                 if len(key) > limits.max_string_length:
                     raise BadRequest(f"a member name is longer than {limits.max_string_length} characters")
+                _check_characters(key)
                 stack.append((value, depth + 1))
         elif isinstance(node, list):
             if len(node) > limits.max_array_length:
                 raise BadRequest(f"an array has more than {limits.max_array_length} items")
             stack.extend((item, depth + 1) for item in node)
-        elif isinstance(node, str) and len(node) > limits.max_string_length:
-            raise BadRequest(f"a string is longer than {limits.max_string_length} characters")
+        elif isinstance(node, str):
+            if len(node) > limits.max_string_length:
+                raise BadRequest(f"a string is longer than {limits.max_string_length} characters")
+            _check_characters(node)
+
+
+def _check_characters(text: str) -> None:
+    found = _FORBIDDEN_CHARS.search(text)
+    if found:
+        what = "a lone surrogate" if "\ud800" <= found.group() <= "\udfff" else "a control character"
+        raise BadRequest(f"a string holds {what} (U+{ord(found.group()):04X})")

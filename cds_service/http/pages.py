@@ -4,6 +4,7 @@ No login (clinicians open it from the EHR's card), so the id is the secret: a ra
 that expires (`decision_page_days`), ids but no patient name on it, and headers that keep it out of
 caches, search engines and Referer headers. Unknown and expired ids get the same bare 404.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cds_service.app import AppState
@@ -75,7 +75,10 @@ def call_service(service_id: str) -> Response:
         raise BadRequest("the hook request does not follow CDS Hooks 2.0", details=found)
     if document["hook"] not in service.hooks:
         raise BadRequest(f"service '{service_id}' does not answer the '{document['hook']}' hook")
-    return jsonify(handle_hook(state(), service, document))
+    base_url = state().settings.public_base_url or request.host_url.rstrip("/")
+    outcome = handle_hook(state(), service, document, base_url)
+    g.hook_instance, g.outcome, g.decision_id = document["hookInstance"], outcome.outcome, outcome.decision_id
+    return jsonify(outcome.response)
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")

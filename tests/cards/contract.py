@@ -1,4 +1,5 @@
 """What every response must satisfy, whatever the clinical content: checked on every card built in tests."""
+
 from __future__ import annotations
 
 import uuid
@@ -62,6 +63,7 @@ def actions_of(card: dict[str, Any], resource_type: str, action_type: str | None
 def dose_bearing(card: dict[str, Any]) -> list[dict[str, Any]]:
     """Suggestions that would put a sirolimus dose into an order."""
     return [
-        s for s in card.get("suggestions", [])
+        s
+        for s in card.get("suggestions", [])
         if any(a.get("resource", {}).get("resourceType") == "MedicationRequest" for a in s["actions"])
     ]

@@ -1,4 +1,5 @@
 """Hand-built Decisions, the way the clinical core would fill them, for the pure card layer."""
+
 from __future__ import annotations
 
 import copy
@@ -68,7 +69,11 @@ def solution(mg_per_dose: float, per_day: float = 2) -> DoseRegimen:
 
 def tablet(strength: float, count: float, per_day: float = 2) -> DoseRegimen:
     return DoseRegimen(
-        strength * count, per_day, "tablet", strength, tablets_per_administration=count,
+        strength * count,
+        per_day,
+        "tablet",
+        strength,
+        tablets_per_administration=count,
         tablet_strengths_mg=(strength,) * int(count),
     )
 
@@ -89,8 +94,12 @@ def proposed(regimen: DoseRegimen, percent: float | None = -10.0, **changes: Any
 
 def trough(value: float, on: date, obs: str = "trough-1", **changes: Any) -> TroughUsed:
     values: dict[str, Any] = {
-        "value_ng_ml": value, "original_value": value, "original_unit": "ng/mL", "drawn_on": on,
-        "observation_id": obs, "usable": True,
+        "value_ng_ml": value,
+        "original_value": value,
+        "original_unit": "ng/mL",
+        "drawn_on": on,
+        "observation_id": obs,
+        "usable": True,
     }
     values.update(changes)
     return TroughUsed(**values)
@@ -101,11 +110,17 @@ ELIGIBLE = Eligibility(
     answer="met",
     criteria=(
         CriterionResult(
-            "remission_two_years", "at least 2 years of remission", "inclusion", "met",
+            "remission_two_years",
+            "at least 2 years of remission",
+            "inclusion",
+            "met",
             (Evidence("Condition/khe-1", "remission", None, date(2024, 1, 10), "abatementDateTime"),),
         ),
         CriterionResult(
-            "no_hypertension", "hypertension", "exclusion", "met",
+            "no_hypertension",
+            "hypertension",
+            "exclusion",
+            "met",
             (Evidence(None, None, None, None, "no active hypertension Condition"),),
         ),
     ),
@@ -122,8 +137,10 @@ def taper_step(**changes: Any) -> Decision:
         "arm": ARM,
         "phase": Phase.TAPERING,
         "eligibility": (ELIGIBLE,),
-        "troughs_used": (trough(8.4, date(2026, 11, 15), "khe-demo-trough", method="LC-MS/MS"),
-                         trough(9.1, date(2026, 10, 14), "trough-0")),
+        "troughs_used": (
+            trough(8.4, date(2026, 11, 15), "khe-demo-trough", method="LC-MS/MS"),
+            trough(9.1, date(2026, 10, 14), "trough-0"),
+        ),
         "last_dose_change": DoseChange(date(2026, 10, 20), 1.78, 1.6),
         "current_dose": solution(0.8),
         "draft_dose": solution(0.8),
@@ -148,8 +165,14 @@ def maintenance_change(**changes: Any) -> Decision:
     """KHE maintenance, trough 4.1 ng/mL below 5-7: 0.5 -> 0.62 mg twice daily; one level unusable (no unit)."""
     values: dict[str, Any] = {
         "protocol": MAINTENANCE,
-        "arm": ArmAssignment("khe-maintenance", "maintenance", "default_assumed", None, None,
-                             note="No CarePlan or ResearchSubject: maintenance assumed"),
+        "arm": ArmAssignment(
+            "khe-maintenance",
+            "maintenance",
+            "default_assumed",
+            None,
+            None,
+            note="No CarePlan or ResearchSubject: maintenance assumed",
+        ),
         "phase": Phase.MAINTENANCE,
         "eligibility": (),
         "troughs_used": (
@@ -161,13 +184,24 @@ def maintenance_change(**changes: Any) -> Decision:
         "last_dose_change": DoseChange(date(2026, 8, 1), 1.2, 1.0),
         "current_dose": solution(0.5),
         "draft_dose": solution(0.5),
-        "proposed_dose": proposed(solution(0.62), 24.0, rule="linear_adjustment", predicted_trough_ng_ml=5.1,
-                                  protocol_line="Maintenance arm: keep sirolimus, target trough 5-7 ng/mL"),
+        "proposed_dose": proposed(
+            solution(0.62),
+            24.0,
+            rule="linear_adjustment",
+            predicted_trough_ng_ml=5.1,
+            protocol_line="Maintenance arm: keep sirolimus, target trough 5-7 ng/mL",
+        ),
         "alternatives": (),
         "schedule": (),
         "next_step_due": None,
-        "findings": (Finding("interacting-drug", "warning", "Fluconazole (CYP3A4 inhibitor, use with caution) is active.",
-                             (Evidence("MedicationRequest/flu-1", None, None, date(2026, 11, 10)),)),),
+        "findings": (
+            Finding(
+                "interacting-drug",
+                "warning",
+                "Fluconazole (CYP3A4 inhibitor, use with caution) is active.",
+                (Evidence("MedicationRequest/flu-1", None, None, date(2026, 11, 10)),),
+            ),
+        ),
     }
     values.update(changes)
     return taper_step(**values)
@@ -186,15 +220,24 @@ def solution_draft() -> dict[str, Any]:
         "text": "sirolimus 1 mg/mL oral solution",
     }
     draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {
-        "value": 0.8, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg",
+        "value": 0.8,
+        "unit": "mg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg",
     }
     return draft
 
 
 def monitoring(*items: MonitoringItem, **changes: Any) -> Decision:
     values: dict[str, Any] = {
-        "kind": "monitoring", "patient_id": "khe-demo", "decided_on": TODAY, "protocol": TAPER, "arm": ARM,
-        "monitoring": items, "troughs_used": (trough(8.4, date(2026, 10, 15)),), "current_dose": solution(0.8),
+        "kind": "monitoring",
+        "patient_id": "khe-demo",
+        "decided_on": TODAY,
+        "protocol": TAPER,
+        "arm": ARM,
+        "monitoring": items,
+        "troughs_used": (trough(8.4, date(2026, 10, 15)),),
+        "current_dose": solution(0.8),
     }
     values.update(changes)
     return Decision(**values)
@@ -205,7 +248,26 @@ def item(kind: MonitoringKind, due: date | None, message: str = "see detail") ->
 
 
 __all__ = [
-    "ARM", "ELIGIBLE", "IHHE", "MAINTENANCE", "TAPER", "TODAY", "URL", "Alternative", "Evidence", "Finding",
-    "MissingData", "MonitoringKind", "maintenance_change", "item", "monitoring", "proposed", "sandbox_draft", "solution",
-    "solution_draft", "tablet", "taper_step", "trough",
+    "ARM",
+    "ELIGIBLE",
+    "IHHE",
+    "MAINTENANCE",
+    "TAPER",
+    "TODAY",
+    "URL",
+    "Alternative",
+    "Evidence",
+    "Finding",
+    "MissingData",
+    "MonitoringKind",
+    "maintenance_change",
+    "item",
+    "monitoring",
+    "proposed",
+    "sandbox_draft",
+    "solution",
+    "solution_draft",
+    "tablet",
+    "taper_step",
+    "trough",
 ]

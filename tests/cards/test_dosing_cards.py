@@ -1,4 +1,5 @@
 """sirolimus-dosing cards: what the prescriber reads and what one click puts into the order."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -121,8 +122,12 @@ def test_detail_shows_the_rule_trace():
 def test_sandbox_tablet_draft_validates_after_update_and_keeps_the_branded_product():
     """The sandbox's draft is not valid R4 (single-object reasonCode/category); the suggestion must be."""
     draft = sandbox_draft()
-    decision = taper_step(current_dose=tablet(0.5, 2), draft_dose=tablet(0.5, 1), proposed_dose=proposed(tablet(0.5, 2), 0.0),
-                          alternatives=())
+    decision = taper_step(
+        current_dose=tablet(0.5, 2),
+        draft_dose=tablet(0.5, 1),
+        proposed_dose=proposed(tablet(0.5, 2), 0.0),
+        alternatives=(),
+    )
     card = one_card(decision, draft)
     [update] = actions_of(card, "MedicationRequest", "update")
     resource = update["resource"]
@@ -137,7 +142,8 @@ def test_tablets_that_cannot_step_offer_the_solution_in_mg_and_ml_with_a_new_tro
     """Issue #6: tablets are never split; the oral solution is offered, not bioequivalent."""
     switch = proposed(solution(0.45), -10.0)
     decision = taper_step(
-        current_dose=tablet(0.5, 1), draft_dose=tablet(0.5, 1),
+        current_dose=tablet(0.5, 1),
+        draft_dose=tablet(0.5, 1),
         proposed_dose=proposed(tablet(0.5, 1), 0.0, rule="keep_dose"),
         alternatives=(Alternative("solution_equivalent", switch, "A 10 % step needs 0.45 mg."),),
     )
@@ -156,14 +162,17 @@ def test_tablets_that_cannot_step_offer_the_solution_in_mg_and_ml_with_a_new_tro
 
 def test_draft_that_breaks_the_taper_gets_a_warning_with_the_correction():
     cap = Finding(
-        "reduction-exceeds-cap", "warning", "The draft reduces the dose by 25 %; the taper allows at most 10 % a month.",
+        "reduction-exceeds-cap",
+        "warning",
+        "The draft reduces the dose by 25 %; the taper allows at most 10 % a month.",
         (Evidence("MedicationRequest/request-123", 0.6, "mg", TODAY),),
     )
     decision = taper_step(draft_dose=solution(0.6), findings=(cap,))
     card = one_card(decision, solution_draft())
     assert card["indicator"] == "warning"
     assert card["summary"] == (
-        "The draft reduces the dose by 25 %; the taper allows at most 10 % a month. Use 0.72 mg (0.72 mL) twice daily, −10 %"
+        "The draft reduces the dose by 25 %; the taper allows at most 10 % a month. "
+        "Use 0.72 mg (0.72 mL) twice daily, −10 %"
     )
     assert "the taper allows at most 10 % a month" in card["detail"]
     [update] = [a for a in recommended(card)["actions"] if a["type"] == "update"]
@@ -198,30 +207,45 @@ def test_no_dose_suggestion_when_the_core_proposes_none(finding):
     card = one_card(decision, solution_draft())
     assert card["indicator"] == finding.severity
     assert dose_bearing(card) == []
-    assert "no dose proposed" in card["summary"]
+    assert card["summary"].endswith("No dose proposed")
     assert finding.message in card["detail"] and "No dose is proposed." in card["detail"]
     assert "0.72" not in card["summary"] + card["detail"].split("**Current dose")[0]
 
 
 def test_missing_data_card_says_what_is_missing_and_what_to_order_and_never_a_dose():
     decision = taper_step(
-        proposed_dose=None, alternatives=(), next_trough_due=None,
-        missing_data=(MissingData("body weight", "record a weight"),
-                      MissingData("a trough with a unit", "repeat the sirolimus trough")),
-        troughs_used=(trough(8.4, date(2026, 11, 15), original_unit=None, value_ng_ml=None, usable=False,
-                             reasons_unusable=("no unit",)),),
+        proposed_dose=None,
+        alternatives=(),
+        next_trough_due=None,
+        missing_data=(
+            MissingData("body weight", "record a weight"),
+            MissingData("a trough with a unit", "repeat the sirolimus trough"),
+        ),
+        troughs_used=(
+            trough(
+                8.4,
+                date(2026, 11, 15),
+                original_unit=None,
+                value_ng_ml=None,
+                usable=False,
+                reasons_unusable=("no unit",),
+            ),
+        ),
     )
     card = one_card(decision, solution_draft())
     assert card["indicator"] == "info"
     assert card["summary"] == (
-        "No sirolimus dose: missing body weight, a trough with a unit. Order: record a weight; repeat the sirolimus trough"
+        "No sirolimus dose: missing body weight, a trough with a unit. "
+        "Order: record a weight; repeat the sirolimus trough"
     )
     assert "suggestions" not in card
     assert "| 8.4 (no unit) | 2026-11-15 | no: no unit |" in card["detail"]
 
 
 def test_missing_trough_card_may_offer_the_trough_order_only():
-    decision = taper_step(proposed_dose=None, alternatives=(), missing_data=(MissingData("a usable trough", "a trough"),))
+    decision = taper_step(
+        proposed_dose=None, alternatives=(), missing_data=(MissingData("a usable trough", "a trough"),)
+    )
     card = one_card(decision, solution_draft())
     assert dose_bearing(card) == []
     [request] = [a["resource"] for a in actions_of(card, "ServiceRequest")]
@@ -229,13 +253,38 @@ def test_missing_trough_card_may_offer_the_trough_order_only():
 
 
 def test_ihhe_start_states_the_weight_based_dose_and_the_first_trough():
-    start = proposed(solution(1.0), None, rule="starting_dose", dose_mg_per_kg_day=0.1,
-                     protocol_line="sirolimus is added/sequenced: 0.1 mg/kg/day orally", predicted_trough_ng_ml=None)
-    decision = taper_step(protocol=IHHE, arm=None, current_dose=None, draft_dose=None, proposed_dose=start,
-                          alternatives=(), troughs_used=(), last_dose_change=None, eligibility=(), weight_kg=20.0,
-                          next_trough_due=date(2026, 12, 1), next_step_due=None, schedule=())
-    draft = {"resourceType": "MedicationRequest", "id": "rx-1", "status": "draft", "subject": {"reference": "Patient/khe-demo"},
-             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314230"}]}}
+    start = proposed(
+        solution(1.0),
+        None,
+        rule="starting_dose",
+        dose_mg_per_kg_day=0.1,
+        protocol_line="sirolimus is added/sequenced: 0.1 mg/kg/day orally",
+        predicted_trough_ng_ml=None,
+    )
+    decision = taper_step(
+        protocol=IHHE,
+        arm=None,
+        current_dose=None,
+        draft_dose=None,
+        proposed_dose=start,
+        alternatives=(),
+        troughs_used=(),
+        last_dose_change=None,
+        eligibility=(),
+        weight_kg=20.0,
+        next_trough_due=date(2026, 12, 1),
+        next_step_due=None,
+        schedule=(),
+    )
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "rx-1",
+        "status": "draft",
+        "subject": {"reference": "Patient/khe-demo"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314230"}]
+        },
+    }
     card = one_card(decision, draft, hook="order-sign")
     assert card["summary"] == "IHHE sirolimus start: 1 mg (1 mL) twice daily, 0.1 mg/kg/day; trough 2026-12-01"
     assert "**Weight used:** 20 kg." in card["detail"]
@@ -249,10 +298,14 @@ def test_ihhe_start_states_the_weight_based_dose_and_the_first_trough():
 
 
 def test_draft_that_already_holds_the_proposal_says_so_and_recommends_the_trough():
-    decision = taper_step(draft_dose=solution(0.72), alternatives=())
+    decision = taper_step(draft_dose=solution(0.72))
     card = one_card(decision, solution_draft())
     assert "matches the protocol" in card["summary"]
     assert recommended(card)["label"] == "Order only the next trough, for 2026-12-06; dose as drafted"
+    assert [s["label"] for s in dose_bearing(card)] == [
+        "Keep the current dose: 0.8 mg (0.8 mL) twice daily",
+        "Smaller step: 0.76 mg (0.76 mL) twice daily (−5 %)",
+    ]
 
 
 def test_stop_alternative_removes_the_draft():
@@ -260,14 +313,19 @@ def test_stop_alternative_removes_the_draft():
     card = one_card(decision, solution_draft())
     [stop] = [s for s in card["suggestions"] if s["label"].startswith("Stop")]
     assert stop["actions"][0] == {
-        "type": "delete", "description": "Remove this sirolimus order: stop sirolimus. Taper complete: stop with monitoring.",
+        "type": "delete",
+        "description": "Remove this sirolimus order: stop sirolimus. Taper complete: stop with monitoring.",
         "resourceId": ["MedicationRequest/request-123"],
     }
 
 
 def test_incomplete_draft_says_what_to_fill_in():
-    decision = taper_step(kind="incomplete_draft", proposed_dose=None, alternatives=(),
-                          missing_data=(MissingData("medication", None), MissingData("dose and frequency", None)))
+    decision = taper_step(
+        kind="incomplete_draft",
+        proposed_dose=None,
+        alternatives=(),
+        missing_data=(MissingData("medication", None), MissingData("dose and frequency", None)),
+    )
     card = one_card(decision, {"resourceType": "MedicationRequest", "status": "draft"})
     assert card["summary"] == "Sirolimus order incomplete: add medication, dose and frequency; dose advice follows"
     assert card["indicator"] == "info" and "suggestions" not in card

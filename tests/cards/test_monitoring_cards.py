@@ -1,4 +1,5 @@
 """sirolimus-monitoring cards (patient-view): what is due, and nothing when nothing is."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -7,6 +8,7 @@ from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cards import build_cards
+from tests.cards.contract import actions_of, check_response
 from tests.cards.factories import (
     ARM,
     ELIGIBLE,
@@ -20,7 +22,6 @@ from tests.cards.factories import (
     proposed,
     solution,
 )
-from tests.cards.contract import actions_of, check_response
 
 TAPER_CANONICAL = "https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation|1.0.0"
 MAINTENANCE_CANONICAL = "https://sirolimus-cds.org/fhir/PlanDefinition/khe-maintenance|1.0.0"
@@ -57,7 +58,8 @@ def test_overdue_trough_is_a_warning_ordered_for_today():
 def test_taper_step_due_offers_a_new_order_at_the_decisions_dose():
     decision = monitoring(
         item(MonitoringKind.TAPER_STEP_DUE, date(2026, 11, 24)),
-        proposed_dose=proposed(solution(0.72)), next_trough_due=date(2026, 12, 8),
+        proposed_dose=proposed(solution(0.72)),
+        next_trough_due=date(2026, 12, 8),
     )
     [card] = cards_for(decision)
     assert card["summary"] == "KHE taper step due 2026-11-24: 0.72 mg (0.72 mL) twice daily, −10 %"
@@ -73,7 +75,9 @@ def test_taper_step_due_offers_a_new_order_at_the_decisions_dose():
 def test_eligible_patient_can_start_the_taper_or_record_maintenance():
     decision = monitoring(
         item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY, "Remission since 2024-01-10."),
-        protocol=MAINTENANCE, arm=None, eligibility=(ELIGIBLE,),
+        protocol=MAINTENANCE,
+        arm=None,
+        eligibility=(ELIGIBLE,),
     )
     [card] = cards_for(decision)
     assert card["indicator"] == "info"
@@ -91,11 +95,18 @@ def test_eligible_patient_can_start_the_taper_or_record_maintenance():
 
 def test_eligibility_with_unknowns_offers_no_taper_and_names_the_count():
     unknown = ELIGIBLE.__class__(
-        ELIGIBLE.protocol_id, "unknown",
-        ELIGIBLE.criteria + (ELIGIBLE.criteria[0].__class__("consent", "guardian's signed consent", "inclusion", "unknown",
-                                                             settle_by="record the signed Consent"),),
+        ELIGIBLE.protocol_id,
+        "unknown",
+        ELIGIBLE.criteria
+        + (
+            ELIGIBLE.criteria[0].__class__(
+                "consent", "guardian's signed consent", "inclusion", "unknown", settle_by="record the signed Consent"
+            ),
+        ),
     )
-    decision = monitoring(item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY), protocol=MAINTENANCE, eligibility=(unknown,))
+    decision = monitoring(
+        item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY), protocol=MAINTENANCE, eligibility=(unknown,)
+    )
     [card] = cards_for(decision)
     assert "1 criteria unknown" in card["summary"]
     assert "suggestions" not in card
@@ -103,10 +114,13 @@ def test_eligibility_with_unknowns_offers_no_taper_and_names_the_count():
 
 
 def test_possible_relapse_is_critical_returns_to_the_effective_dose_and_notes_the_careplan():
-    back = proposed(solution(0.8), 11.1, rule="return_to_effective_dose", protocol_line="go back to the previously effective dose")
+    back = proposed(
+        solution(0.8), 11.1, rule="return_to_effective_dose", protocol_line="go back to the previously effective dose"
+    )
     decision = monitoring(
         item(MonitoringKind.POSSIBLE_RELAPSE, TODAY, "Platelets 82 x10^9/L on 2026-11-20, below 100."),
-        proposed_dose=back, next_trough_due=date(2026, 12, 6),
+        proposed_dose=back,
+        next_trough_due=date(2026, 12, 6),
     )
     [card] = cards_for(decision)
     assert card["indicator"] == "critical"

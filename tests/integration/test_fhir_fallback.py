@@ -85,22 +85,22 @@ def test_a_complete_prefetch_needs_no_fhir_server(tmp_path, seeded):
     app = make_app(tmp_path, fhir_servers=(seeded.base_url,))
     prefetch = {key: None for key in services()["sirolimus-monitoring"].prefetch}
     prefetch["patient"] = seeded.search(f"Patient/{PATIENT}")
-    prefetch["troughs"] = seeded.search(f"Observation?patient={PATIENT}&code=http://loinc.org|29247-4&_sort=-date")
+    prefetch["sirolimusLevels"] = seeded.search(f"Observation?patient={PATIENT}&code=http://loinc.org|29247-4&_sort=-date")
     request = hook_request("patient-view", PATIENT, None, None, prefetch=prefetch)
     response = app.test_client().post("/cds-services/sirolimus-monitoring", json=request)
     assert response.status_code == 200
     sources = _audit(app)["read_summary"]["sources"]
-    assert sources["patient"] == sources["troughs"] == "prefetch"
-    assert sources["medications"] == "prefetch-null"
+    assert sources["patient"] == sources["sirolimusLevels"] == "prefetch"
+    assert sources["medicationRequests"] == "prefetch-null"
 
 
 def test_an_operation_outcome_in_prefetch_is_fetched_again(tmp_path, seeded):
     app = make_app(tmp_path, fhir_servers=(seeded.base_url,))
     failed = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-    request = hook_request("patient-view", PATIENT, seeded.base_url, seeded.token, prefetch={"troughs": failed})
+    request = hook_request("patient-view", PATIENT, seeded.base_url, seeded.token, prefetch={"sirolimusLevels": failed})
     response = app.test_client().post("/cds-services/sirolimus-monitoring", json=request)
     assert response.status_code == 200
-    assert _audit(app)["read_summary"]["sources"]["troughs"] == "fetched"
+    assert _audit(app)["read_summary"]["sources"]["sirolimusLevels"] == "fetched"
 
 
 def test_missing_prefetch_without_fhir_server_is_412_naming_the_keys(tmp_path):
@@ -109,7 +109,7 @@ def test_missing_prefetch_without_fhir_server_is_412_naming_the_keys(tmp_path):
                                       json=hook_request("patient-view", PATIENT, None, None))
     assert response.status_code == 412
     text = _diagnostics(response)
-    assert "no fhirServer" in text and "troughs" in text and "medications" in text
+    assert "no fhirServer" in text and "sirolimusLevels" in text and "medicationRequests" in text
 
 
 def test_a_fhir_server_outside_the_allowlist_gets_no_request_and_a_412(tmp_path):
