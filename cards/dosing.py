@@ -17,13 +17,19 @@ from cards.common import card, suggestion, worst
 from cards.wording import daily, dose_short, dose_text, fit, number, percent, protocol_short, rule_words, when
 from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose
 
-FINDING_TITLES = {
+FINDING_TITLES = {  # short titles for the core's finding codes, used when its message is too long to lead
     "reduction-exceeds-cap": "Draft cuts the dose more than the taper allows",
-    "step-too-soon": "Draft changes the dose too soon after the last step",
+    "increase-during-taper": "Draft raises the dose during the taper",
+    "change-too-soon": "Draft changes the dose too soon after the last change",
+    "trough-too-soon": "Trough drawn before steady state",
     "mg-ml-tenfold": "Draft mg and mL disagree about 10-fold",
+    "trough-implausible": "Implausible trough level",
+    "trough-implausible-high": "Implausibly high trough level",
+    "trough-unit-unknown": "Trough level without a unit",
+    "dose-above-limit": "Draft dose beyond the sanity limit",
+    "proposal-above-limit": "Computed dose beyond the sanity limit",
     "interacting-drug": "Interacting drug on the record",
-    "implausible-level": "Implausible trough level",
-    "sanity-limit": "Dose beyond the sanity limit",
+    "relapse-signal": "Possible relapse signal",
 }
 NOT_BIOEQUIVALENT = (
     "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
@@ -35,7 +41,7 @@ SWITCH_LABEL = "Switch to oral solution"
 
 def dosing_cards(decision: Decision, *, draft: dict[str, Any] | None, decision_url: str, today: date) -> list[dict]:
     if decision.proposed_dose is None:
-        return [_no_dose_card(decision, decision_url)]
+        return [_no_dose_card(decision, draft, decision_url)]
     return [_dose_card(decision, decision.proposed_dose, draft, decision_url)]
 
 
@@ -134,9 +140,11 @@ def _dose_suggestions(
     out = []
     if not matches:
         change = f" ({percent(proposed.percent_change)})" if proposed.percent_change is not None else ""
+        switching = decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation
+        verb = f"{SWITCH_LABEL}:" if switching and proposed.regimen.formulation == "solution" else "Use"
         out.append(
             suggestion(
-                f"Use {dose_short(proposed.regimen)}{change}",
+                f"{verb} {dose_short(proposed.regimen)}{change}",
                 [
                     _update(
                         decision, draft, proposed.regimen, f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}"
@@ -166,7 +174,7 @@ def _dose_suggestions(
 def _alternative_suggestion(
     decision: Decision,
     alternative: Alternative,
-    proposed: ProposedDose,
+    proposed: ProposedDose | None,
     draft: dict[str, Any] | None,
     trough: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
@@ -182,7 +190,7 @@ def _alternative_suggestion(
     regimen = alternative.dose.regimen if alternative.dose else None
     if regimen is None and alternative.kind == "keep_current":
         regimen = decision.current_dose
-    if regimen is None or _same_regimen(proposed.regimen, regimen):
+    if regimen is None or proposed is None or _same_regimen(proposed.regimen, regimen):
         return None
     dose = dose_short(regimen)
     change = alternative.dose.percent_change if alternative.dose else None
@@ -198,6 +206,8 @@ def _alternative_suggestion(
 
 def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str) -> dict[str, Any]:
     draft_dose = decision.draft_dose
+    if draft_dose is not None and draft_dose.formulation != regimen.formulation and NOT_BIOEQUIVALENT not in why:
+        why = f"{why}. {NOT_BIOEQUIVALENT}"
     resource = resources.updated_medication_request(
         draft,
         regimen,
@@ -221,10 +231,14 @@ def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
     return [resources.trough_action(decision.patient_id, decision.next_trough_due)]
 
 
-def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
+def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
     serious = sorted((f for f in decision.findings if f.severity != "info"), key=lambda f: f.severity != "critical")
     whats = ", ".join(m.what for m in decision.missing_data)
     orders = "; ".join(m.order for m in decision.missing_data if m.order)
+    stop = _alternative(decision, "stop")
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    if stop is not None and not serious:
+        return _stop_card(decision, stop, draft, url, name)
     if serious:
         title = finding_title(serious[0])
         more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
@@ -262,10 +276,36 @@ def _no_dose_card(decision: Decision, url: str) -> dict[str, Any]:
 
 def _formulation_lines(decision: Decision, proposed: ProposedDose, switch: Alternative | None) -> list[str]:
     if switch is not None:
-        return [f"**{TABLETS_CANNOT_STEP}** {detail.md_text(switch.note)} {NOT_BIOEQUIVALENT}".replace("  ", " ")]
+        note = detail.md_text(switch.note.strip().rstrip(".")) + "." if switch.note.strip() else ""
+        tail = "" if "bioequivalent" in note else f" {NOT_BIOEQUIVALENT}"
+        return [f"**{TABLETS_CANNOT_STEP}** {note}{tail}".replace("  ", " ")]
     if decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation:
         return [f"**Formulation change.** {NOT_BIOEQUIVALENT}"]
     return []
+
+
+def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | None, url: str, name: str) -> dict:
+    """The taper's stop rule is met: no dose to propose; the suggestion removes the draft order."""
+    trough = _trough_actions(decision)
+    made = _alternative_suggestion(decision, stop, None, draft, trough)
+    if made is not None:
+        made["isRecommended"] = True
+    return card(
+        summary=fit(f"{name}: stop rule met. Stop sirolimus, then {stop.note.split(', then ', 1)[-1]}",
+                    f"{name}: stop rule met. Stop sirolimus and keep monitoring"),
+        indicator=worst(*(f.severity for f in decision.findings)),
+        detail=detail.join(
+            [f"**Stop sirolimus:** {detail.md_text(stop.note)}."],
+            [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons],
+            detail.findings(decision.findings),
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=[made] if made is not None else None,
+    )
 
 
 def _alternative(decision: Decision, kind: str) -> Alternative | None:

@@ -25,11 +25,14 @@ PROTOCOL_SHORT_NAMES = {
 # Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...".
 RULE_WORDS = {
     "taper_step_10_percent": "step",
-    "five_percent_step": "5 % step",
-    "starting_dose": "start",
-    "return_to_effective_dose": "return to effective dose",
-    "linear_adjustment": "level-guided change",
-    "keep_dose": "no change",
+    "taper_step_10_percent_as_solution": "step",
+    "taper_step_5_percent": "5 % step",
+    "taper_step_5_percent_as_solution": "5 % step",
+    "relapse_return_to_effective_dose": "return to effective dose",
+    "ihhe_starting_dose": "start",
+    "linear_adjustment_to_target": "level-guided change",
+    "within_target_keep_dose": "in target, no change",
+    "keep_current_dose": "no change",
 }
 
 _TABLET_COUNT_WORDS = {0.5: "half", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}

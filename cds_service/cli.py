@@ -51,11 +51,23 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     """Commands whose modules live elsewhere (toolkit); each registers its own arguments."""
     try:
         from cds_service.synthetic.seed import add_seed_arguments, run_seed
+        from cds_service.toolkit.check import add_check_arguments, run_check
+        from cds_service.toolkit.plan import add_plan_arguments, run_plan
     except ImportError:  # pragma: no cover - the toolkit ships with the package
         return
     seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
     add_seed_arguments(seed)
     seed.set_defaults(func=run_seed)
+    check = sub.add_parser("check", help="call the service for a patient as an EHR would and show the cards",
+                           description="Build a hook request for a patient on a FHIR server, call the service "
+                           "(in-process, or a running one with --service) and print the cards.")
+    add_check_arguments(check)
+    check.set_defaults(func=run_check)
+    plan = sub.add_parser("plan", help="show a patient's projected taper schedule (table, and chart with --out)",
+                          description="Read a patient from a FHIR server, decide in-process and print the "
+                          "projected taper schedule.")
+    add_plan_arguments(plan)
+    plan.set_defaults(func=run_plan)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

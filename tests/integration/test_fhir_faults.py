@@ -28,6 +28,16 @@ BOUND_S = 5.0  # a correctness bound (no hang), not a benchmark
 TOKEN = "fault-test-token-3f9a"
 HOOKS = {"patient-view": "sirolimus-monitoring", "order-select": "sirolimus-dosing"}
 TEMPLATES = len(services()["sirolimus-monitoring"].prefetch)
+SIROLIMUS_DRAFT = {  # Rapamune 0.5 mg tablets, 2 tablets twice a day: the dosing service reads the record
+    "resourceType": "MedicationRequest", "id": "draft-fault-1", "status": "draft", "intent": "order",
+    "subject": {"reference": "Patient/fault-patient-1"},
+    "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                              "code": "905160"}]},
+    "dosageInstruction": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                           "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet",
+                                                             "system": "http://unitsofmeasure.org",
+                                                             "code": "{pill}"}}]}],
+}
 
 FAULTS_412 = {
     "slow": "timed out",
@@ -57,9 +67,10 @@ def server() -> Iterator[MisbehavingServer]:
     running.stop()
 
 
-def _call(tmp_path, base_url: str, hook: str, budget_s: float = BUDGET_S, token: str = TOKEN):
-    app = make_app(tmp_path, fhir_servers=(base_url,), timeout_seconds=budget_s)
-    request = hook_request(hook, "fault-patient-1", base_url, token)
+def _call(tmp_path, base_url: str, hook: str, budget_s: float = BUDGET_S, token: str = TOKEN, app=None):
+    app = app or make_app(tmp_path, fhir_servers=(base_url,), timeout_seconds=budget_s)
+    extra = {"draft": dict(SIROLIMUS_DRAFT)} if hook != "patient-view" else {}
+    request = hook_request(hook, "fault-patient-1", base_url, token, **extra)
     started = time.monotonic()
     response = app.test_client().post(f"/cds-services/{HOOKS[hook]}", json=request)
     return response, time.monotonic() - started
@@ -148,24 +159,39 @@ def test_a_redirect_is_not_followed(tmp_path, server):
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_resources_failing_fhir_validation_are_read_but_no_dose_is_proposed(tmp_path, server, hook):
+def test_resources_failing_fhir_validation_are_reported_unusable_and_no_dose_is_proposed(tmp_path, server, hook):
     tag = uuid.uuid4().hex[:8]
-    response, elapsed = _call(tmp_path, server.base_url("invalid-resources", tag), hook)
+    app = make_app(tmp_path, fhir_servers=(server.base_url("invalid-resources", tag),), timeout_seconds=BUDGET_S)
+    response, elapsed = _call(tmp_path, server.base_url("invalid-resources", tag), hook, app=app)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     body = response.get_json()
     assert problems("hook-response", body) == []
     assert all("suggestions" not in card for card in body["cards"])
+    if hook == "order-select":  # the clinician ordering sirolimus is told why there is no dose
+        assert any("No dose is proposed" in card.get("detail", "") for card in body["cards"])
+    unusable = [item["resource"] for item in _latest_audit(app)["read_summary"]["unusable"]]
+    assert "Observation/fault-patient-1-broken-observation" in unusable  # named by its id
     assert elapsed < BOUND_S
 
 
+def _latest_audit(app):
+    from sqlalchemy import select
+
+    from cds_service.store import decisions
+
+    with app.extensions["sirolimus_cds"].store.engine.connect() as conn:
+        return conn.execute(select(decisions).order_by(decisions.c.created_at.desc())).mappings().first()
+
+
 @pytest.mark.parametrize(
-    "token",
-    ["tök€n-not-latin-1", "abc\r\nX-Injected: 1", "two words", "\x00"],
-    ids=["non-latin-1", "crlf", "space", "nul"],
+    ("token", "status", "expected"),
+    [("tök€n-not-latin-1", 412, "access token"), ("abc\r\nX-Injected: 1", 400, "control character"),
+     ("two words", 412, "access token"), ("\x00", 400, "control character"), ("tab\there", 412, "access token")],
+    ids=["non-latin-1", "crlf", "space", "nul", "tab"],
 )
-def test_a_hostile_access_token_is_a_412_and_is_never_sent(tmp_path, server, token):
+def test_a_hostile_access_token_is_refused_and_never_sent(tmp_path, server, token, status, expected):
     tag = uuid.uuid4().hex[:8]
     response, _ = _call(tmp_path, server.base_url("ok", tag), "patient-view", token=token)
-    assert response.status_code == 412, response.get_data(as_text=True)[:500]
-    assert "access token" in _diagnostics(response)
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert expected in _diagnostics(response)
     assert server.requests_under(f"/ok/{tag}/") == []

@@ -84,10 +84,13 @@ def _invalid_resources(rest: str, query: dict[str, list[str]]) -> dict[str, Any]
     if rest.startswith("Patient/"):
         return {"resourceType": "Patient", "id": patient_id, "birthDate": "last spring", "gender": 7}
     resource_type = rest.split("?", 1)[0] or "Observation"
+    # The code is right (a search would select the resource on it); the values are not FHIR R4.
+    system, _, code = (query.get("code") or ["http://loinc.org|29247-4"])[0].split(",")[0].rpartition("|")
     broken = {
-        "resourceType": resource_type, "id": f"{patient_id}-broken-{resource_type.lower()}", "status": 42,
+        "resourceType": resource_type, "id": f"{patient_id}-broken-{resource_type.lower()}", "status": "final",
         "subject": {"reference": f"Patient/{patient_id}"}, "effectiveDateTime": "yesterday",
-        "code": {"coding": "29247-4"}, "valueQuantity": {"value": "high", "unit": ["ng/mL"]},
+        "code": {"coding": [{"system": system, "code": code}]}, "issued": 42,
+        "valueQuantity": {"value": "high", "unit": ["ng/mL"], "code": "ng/mL"},
         "dosageInstruction": {"doseAndRate": "lots"}, "authoredOn": "2026-13-45",
     }
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": broken}]}
@@ -282,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
     args = parser.parse_args(argv)
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog (5) drops concurrent SYNs: 1 s stalls
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
