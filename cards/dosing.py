@@ -85,7 +85,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
             detail.findings(sorted(decision.findings, key=lambda f: f.severity != "critical")),
             detail.proposal(proposed),
             _formulation_lines(decision, proposed, switch),
-            _alternative_lines(decision),
+            _alternative_lines(decision, proposed),
             detail.troughs(decision.troughs_used),
             detail.schedule_lines(decision),
             detail.eligibility(decision.eligibility),
@@ -291,8 +291,10 @@ def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | No
     if made is not None:
         made["isRecommended"] = True
     return card(
-        summary=fit(f"{name}: stop rule met. Stop sirolimus, then {stop.note.split(', then ', 1)[-1]}",
-                    f"{name}: stop rule met. Stop sirolimus and keep monitoring"),
+        summary=fit(
+            f"{name}: stop rule met. Stop sirolimus, then {stop.note.split(', then ', 1)[-1]}",
+            f"{name}: stop rule met. Stop sirolimus and keep monitoring",
+        ),
         indicator=worst(*(f.severity for f in decision.findings)),
         detail=detail.join(
             [f"**Stop sirolimus:** {detail.md_text(stop.note)}."],
@@ -312,9 +314,12 @@ def _alternative(decision: Decision, kind: str) -> Alternative | None:
     return next((a for a in decision.alternatives if a.kind == kind), None)
 
 
-def _alternative_lines(decision: Decision) -> list[str]:
+def _alternative_lines(decision: Decision, proposed: ProposedDose) -> list[str]:
+    """The protocol's other options, in words (one that repeats the proposal is said once, above)."""
     lines = []
     for alternative in decision.alternatives:
+        if alternative.dose is not None and _same_regimen(alternative.dose.regimen, proposed.regimen):
+            continue
         dose = f": {dose_text(alternative.dose.regimen)}" if alternative.dose else ""
         note = f" ({detail.md_text(alternative.note)})" if alternative.note else ""
         lines.append(f"- **Alternative, {alternative.kind.replace('_', ' ')}**{dose}{note}")

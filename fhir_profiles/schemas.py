@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from fhir_profiles import PROFILES_DIR, load_json
@@ -35,14 +35,38 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry())
 
 
+# Messages that name only schema facts (property names, types): safe to echo in an error body.
+_SAFE_MESSAGES = {"required", "dependentRequired"}
+
+
 def problems(name: str, document: Any, limit: int = 5) -> list[str]:
-    """Readable schema violations (`path: message`), deepest first, at most `limit`."""
+    """Readable schema violations (`path: what is wrong`), deepest first, at most `limit`.
+
+    The offending value is never quoted: it may be a token or PHI that an error body, and the logs
+    that record it, must not repeat. The message says what the schema expects instead.
+    """
     errors = sorted(validator(name).iter_errors(document), key=lambda e: (-len(e.absolute_path), e.message))
-    return [f"{e.json_path.removeprefix('$.') or '(root)'}: {_short(e.message)}" for e in errors[:limit]]
+    return [f"{_where(e)}: {_what(e)}" for e in errors[:limit]]
 
 
-def _short(message: str, max_length: int = 200) -> str:
-    return message if len(message) <= max_length else message[: max_length - 1] + "…"
+def _where(error: ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    return path or "(root)"
+
+
+def _what(error: ValidationError) -> str:
+    if error.validator in _SAFE_MESSAGES:
+        return error.message
+    expected = error.validator_value
+    if error.validator == "type":
+        return f"must be of type {expected}"
+    if error.validator == "pattern":
+        return f"does not have the expected form ({expected})"
+    if error.validator in ("enum", "const"):
+        return f"must be one of {expected if isinstance(expected, list) else [expected]}"
+    if error.validator in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum"):
+        return f"breaks {error.validator} = {expected}"
+    return f"does not satisfy '{error.validator}'"
 
 
 __all__ = ["PROFILES_DIR", "SCHEMA_NAMES", "problems", "validator"]

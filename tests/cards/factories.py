@@ -146,7 +146,9 @@ def taper_step(**changes: Any) -> Decision:
         "draft_dose": solution(0.8),
         "proposed_dose": proposed(solution(0.72)),
         "alternatives": (
-            Alternative("keep_current", proposed(solution(0.8), 0.0, rule="keep_dose"), "keep 0.8 mg twice daily"),
+            Alternative(
+                "keep_current", proposed(solution(0.8), 0.0, rule="keep_current_dose"), "keep 0.8 mg twice daily"
+            ),
             Alternative("five_percent_step", proposed(solution(0.76), -5.0), "a gentler step"),
         ),
         "next_trough_due": date(2026, 12, 6),
@@ -187,7 +189,7 @@ def maintenance_change(**changes: Any) -> Decision:
         "proposed_dose": proposed(
             solution(0.62),
             24.0,
-            rule="linear_adjustment",
+            rule="linear_adjustment_to_target",
             predicted_trough_ng_ml=5.1,
             protocol_line="Maintenance arm: keep sirolimus, target trough 5-7 ng/mL",
         ),

@@ -144,7 +144,7 @@ def test_tablets_that_cannot_step_offer_the_solution_in_mg_and_ml_with_a_new_tro
     decision = taper_step(
         current_dose=tablet(0.5, 1),
         draft_dose=tablet(0.5, 1),
-        proposed_dose=proposed(tablet(0.5, 1), 0.0, rule="keep_dose"),
+        proposed_dose=proposed(tablet(0.5, 1), 0.0, rule="keep_current_dose"),
         alternatives=(Alternative("solution_equivalent", switch, "A 10 % step needs 0.45 mg."),),
     )
     card = one_card(decision, sandbox_draft())
@@ -256,7 +256,7 @@ def test_ihhe_start_states_the_weight_based_dose_and_the_first_trough():
     start = proposed(
         solution(1.0),
         None,
-        rule="starting_dose",
+        rule="ihhe_starting_dose",
         dose_mg_per_kg_day=0.1,
         protocol_line="sirolimus is added/sequenced: 0.1 mg/kg/day orally",
         predicted_trough_ng_ml=None,
@@ -317,6 +317,43 @@ def test_stop_alternative_removes_the_draft():
         "description": "Remove this sirolimus order: stop sirolimus. Taper complete: stop with monitoring.",
         "resourceId": ["MedicationRequest/request-123"],
     }
+
+
+def test_the_cores_solution_step_for_a_tablet_patient_is_a_switch_in_mg_and_ml():
+    """The core's shape for issue #6: the proposal is the solution step, repeated as solution_equivalent."""
+    step = proposed(solution(0.45), -10.0, rule="taper_step_10_percent_as_solution")
+    note = "the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure)"
+    decision = taper_step(
+        current_dose=tablet(0.5, 1),
+        draft_dose=tablet(0.5, 1),
+        proposed_dose=step,
+        alternatives=(Alternative("solution_equivalent", step, note),),
+    )
+    card = one_card(decision, sandbox_draft())
+    assert (
+        card["summary"] == "KHE taper: tablets cannot make the −10 % step; oral solution 0.45 mg (0.45 mL) twice daily"
+    )
+    chosen = recommended(card)
+    assert chosen["label"] == "Switch to oral solution: 0.45 mg (0.45 mL) twice daily (−10 %)"
+    assert len([s for s in card["suggestions"] if s["label"].startswith("Switch")]) == 1  # not offered twice
+    [update] = [a for a in chosen["actions"] if a["type"] == "update"]
+    assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "314230"
+    assert "not bioequivalent" in update["description"]
+    assert card["detail"].count("bioequivalent") == 1  # the note once, not repeated
+
+
+def test_stop_rule_met_offers_to_remove_the_draft_and_no_dose():
+    decision = taper_step(
+        proposed_dose=None,
+        phase=None,
+        alternatives=(Alternative("stop", None, "stop sirolimus, then monitor the trough and platelets monthly"),),
+    )
+    card = one_card(decision, solution_draft())
+    assert card["summary"] == "KHE taper: stop rule met. Stop sirolimus, then monitor the trough and platelets monthly"
+    assert dose_bearing(card) == []
+    chosen = recommended(card)
+    assert chosen["actions"][0]["type"] == "delete"
+    assert chosen["actions"][0]["resourceId"] == ["MedicationRequest/request-123"]
 
 
 def test_incomplete_draft_says_what_to_fill_in():

@@ -115,7 +115,7 @@ def test_eligibility_with_unknowns_offers_no_taper_and_names_the_count():
 
 def test_possible_relapse_is_critical_returns_to_the_effective_dose_and_notes_the_careplan():
     back = proposed(
-        solution(0.8), 11.1, rule="return_to_effective_dose", protocol_line="go back to the previously effective dose"
+        solution(0.8), 11.1, rule="relapse_return_to_effective_dose", protocol_line="go back to the effective dose"
     )
     decision = monitoring(
         item(MonitoringKind.POSSIBLE_RELAPSE, TODAY, "Platelets 82 x10^9/L on 2026-11-20, below 100."),

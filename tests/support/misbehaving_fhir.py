@@ -46,7 +46,6 @@ _log: list[dict[str, Any]] = []
 _log_lock = threading.Lock()
 _seen_429: set[str] = set()
 _gzip_bomb: list[bytes] = []
-_gzip_lock = threading.Lock()
 
 
 def _resource_path(path: str) -> tuple[str, str]:
@@ -88,7 +87,7 @@ def _invalid_resources(rest: str, query: dict[str, list[str]]) -> dict[str, Any]
     system, _, code = (query.get("code") or ["http://loinc.org|29247-4"])[0].split(",")[0].rpartition("|")
     broken = {
         "resourceType": resource_type, "id": f"{patient_id}-broken-{resource_type.lower()}", "status": "final",
-        "subject": {"reference": f"Patient/{patient_id}"}, "effectiveDateTime": "yesterday",
+        "subject": {"reference": f"Patient/{patient_id}"}, "effectiveDateTime": "2026-11-10T08:00:00Z",
         "code": {"coding": [{"system": system, "code": code}]}, "issued": 42,
         "valueQuantity": {"value": "high", "unit": ["ng/mL"], "code": "ng/mL"},
         "dosageInstruction": {"doseAndRate": "lots"}, "authoredOn": "2026-13-45",
@@ -214,10 +213,6 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self._stream(HUGE_BYTES)
         elif mode == "gzip-bomb":
-            with _gzip_lock:  # compress once, not once per concurrent request
-                if not _gzip_bomb:
-                    inflated = b'{"resourceType": "Bundle", "entry": [' + b" " * HUGE_BYTES + b"]}"
-                    _gzip_bomb.append(gzip.compress(inflated, compresslevel=6))
             self._send_bytes(200, _gzip_bomb[0], "application/fhir+json", {"Content-Encoding": "gzip"})
         elif mode == "redirect":
             port = self.server.server_address[1]
@@ -288,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     ThreadingHTTPServer.request_queue_size = 128  # the default backlog (5) drops concurrent SYNs: 1 s stalls
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    inflated = b'{"resourceType": "Bundle", "entry": [' + b" " * HUGE_BYTES + b"]}"
+    _gzip_bomb.append(gzip.compress(inflated, compresslevel=1))  # once, before answering anything
     print(server.server_address[1], flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
