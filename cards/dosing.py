@@ -68,6 +68,7 @@ def finding_title(finding: Finding, *, room: int = 80) -> str:
     """The core's own message when it is short enough to lead a summary (it names the drug, the level);
     else a short title for the known codes; else the message, to be cut by `fit`."""
     message = finding.message.strip().rstrip(".")
+    message = message[:1].upper() + message[1:]
     if len(message) <= room or finding.code not in FINDING_TITLES:
         return message
     return FINDING_TITLES[finding.code]
@@ -104,12 +105,12 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
     dose = dose_short(proposed.regimen)
     if proposed.percent_change is not None and abs(proposed.percent_change) >= 0.05:
         change = percent(proposed.percent_change)
-    elif proposed.dose_mg_per_kg_day is not None:
+    elif proposed.percent_change is None and proposed.dose_mg_per_kg_day is not None:  # a start: per kg
         change = f"{number(proposed.dose_mg_per_kg_day)} mg/kg/day"
     else:
         change = ""
     tail = f", {change}" if change else ""
-    trough = f"; trough {when(decision.next_trough_due)}" if decision.next_trough_due else ""
+    trough = f"; trough {when(_trough_day(decision))}" if decision.next_trough_due else ""
     switch = _alternative(decision, "solution_equivalent")
     if switch is not None and switch.dose is not None and not serious:
         step = percent(switch.dose.percent_change) if switch.dose.percent_change is not None else "this"
@@ -159,7 +160,7 @@ def _dose_suggestions(
             out.append(made)
     if trough:
         out.append(
-            suggestion(f"Order only the next trough, for {when(decision.next_trough_due)}; dose as drafted", trough)
+            suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; dose as drafted", trough)
         )
     if not matches:
         out[0]["isRecommended"] = True
@@ -226,9 +227,15 @@ def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegim
 
 
 def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
+    """The next trough, on its due date; an overdue one is ordered for the day of the decision."""
+    due = _trough_day(decision)
+    return [] if due is None else [resources.trough_action(decision.patient_id, due)]
+
+
+def _trough_day(decision: Decision) -> date | None:
     if decision.next_trough_due is None:
-        return []
-    return [resources.trough_action(decision.patient_id, decision.next_trough_due)]
+        return None
+    return max(decision.next_trough_due, decision.decided_on)
 
 
 def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
@@ -253,9 +260,7 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
         reason = decision.no_proposal_reasons[0] if decision.no_proposal_reasons else "see detail"
         summary = fit(f"No sirolimus dose change proposed: {reason}")
     trough = _trough_actions(decision)
-    suggestions = (
-        [suggestion(f"Order a sirolimus trough for {when(decision.next_trough_due)}", trough)] if trough else []
-    )
+    suggestions = [suggestion(f"Order a sirolimus trough for {when(_trough_day(decision))}", trough)] if trough else []
     return card(
         summary=summary,
         indicator=worst(*(f.severity for f in decision.findings)),

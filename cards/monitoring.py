@@ -196,7 +196,7 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
 
 
 def _trough(decision: Decision, on: date | None = None) -> list[dict[str, Any]]:
-    due = on or decision.next_trough_due
+    due = on or (max(decision.next_trough_due, decision.decided_on) if decision.next_trough_due else None)
     if due is None:
         return []
     return [resources.trough_action(decision.patient_id, due)]

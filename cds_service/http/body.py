@@ -20,6 +20,7 @@ from flask import Request
 
 from cds_service.config import LimitSettings
 from cds_service.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from cds_service.http.logs import remember_hook_instance
 
 _JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -35,6 +36,7 @@ def read_json_body(request: Request, limits: LimitSettings) -> Any:
     document = parse_strict_json(raw)
     if not isinstance(document, dict):
         raise BadRequest(f"the body must be a JSON object, not {_kind(document)}")
+    remember_hook_instance(document)  # for the access log, even when the call then fails
     check_shape(document, limits)
     return document
 

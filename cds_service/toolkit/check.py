@@ -328,6 +328,11 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
                 print(f"check failed for Patient/{patient_id}: {exc.message}", file=err)
                 if exc.status == EXIT_USAGE:
                     return EXIT_USAGE
+                if len(targets) > 1:  # the listing names every patient, the failed ones too
+                    if args.json:
+                        results[patient_id] = {"hook": hook, "error": exc.message}
+                    else:
+                        print(f"=== Patient/{patient_id} ({hook})\nFAILED: {exc.message}\n", file=out)
                 continue
             if args.json:
                 results[patient_id] = {"hook": hook, "response": body}

@@ -356,6 +356,24 @@ def test_stop_rule_met_offers_to_remove_the_draft_and_no_dose():
     assert chosen["actions"][0]["resourceId"] == ["MedicationRequest/request-123"]
 
 
+def test_an_overdue_trough_is_ordered_for_today_not_in_the_past():
+    decision = taper_step(
+        proposed_dose=None,
+        alternatives=(),
+        next_trough_due=date(2026, 11, 12),
+        missing_data=(MissingData("a usable sirolimus trough at steady state", None),),
+    )
+    card = one_card(decision, solution_draft())
+    [request] = [a["resource"] for a in actions_of(card, "ServiceRequest")]
+    assert request["occurrenceDateTime"] == "2026-11-22"
+
+
+def test_lower_case_core_messages_lead_a_summary_capitalised():
+    finding = Finding("trough-unit-unknown", "warning", "the level's unit 'mg' is unknown: not used")
+    card = one_card(taper_step(proposed_dose=None, alternatives=(), findings=(finding,)), solution_draft())
+    assert card["summary"] == "The level's unit 'mg' is unknown: not used. No dose proposed"
+
+
 def test_incomplete_draft_says_what_to_fill_in():
     decision = taper_step(
         kind="incomplete_draft",

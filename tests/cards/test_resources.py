@@ -1,4 +1,5 @@
 """The FHIR resources suggestions carry: valid R4, the draft kept, the Decision's dose written as FHIR."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -1,4 +1,5 @@
 """How numbers are written: the conventions that prevent misreading a dose."""
+
 from __future__ import annotations
 
 import pytest

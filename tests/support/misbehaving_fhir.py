@@ -224,8 +224,8 @@ class Handler(BaseHTTPRequestHandler):
             self._outcome(404, "not-found")
 
     def _outcome_429(self, retry_after: str) -> None:
-        self._send_json(429, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]},
-                        {"Retry-After": retry_after})
+        outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]}
+        self._send_json(429, outcome, {"Retry-After": retry_after})
 
 
 @dataclass
