@@ -111,14 +111,22 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
 def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
     result = _taper_eligibility(decision)
     answer = result.answer if result else "unknown"
+    to_confirm = result.to_confirm if result else ()
     suggestions = []
-    if answer == "met":
-        summary = fit("Eligible for guided sirolimus discontinuation: KHE in remission ≥ 2 years, all criteria met")
+    if answer == "met" or to_confirm:
+        if answer == "met":
+            summary = fit("Eligible for guided sirolimus discontinuation: KHE in remission ≥ 2 years, all criteria met")
+            confirming = ""
+        else:
+            summary = fit(f"Eligible for guided sirolimus discontinuation if you confirm {len(to_confirm)} "
+                          "item(s) the record does not show")
+            confirming = "; prescriber confirmed: " + ", ".join(c.text for c in to_confirm)
         taper, maintenance = _protocol(decision, TAPER_ID), _protocol(decision, MAINTENANCE_ID)
+        start = f"Start the guided discontinuation (10 % steps, at most monthly) from {when(today)}"
         suggestions = [
             suggestion(
-                f"Start the guided discontinuation (10 % steps, at most monthly) from {when(today)}",
-                [_careplan_action(decision, taper, today, "Start the guided discontinuation of sirolimus")],
+                start if answer == "met" else f"{start}, confirming the {len(to_confirm)} item(s) listed",
+                [_careplan_action(decision, taper, today, "Start the guided discontinuation of sirolimus" + confirming)],
             ),
             suggestion(
                 f"Record the choice to continue maintenance (trough {_band(maintenance)})",
@@ -128,11 +136,16 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
     else:
         count = len(result.unknown) if result else 0
         summary = fit(f"May be eligible for guided sirolimus discontinuation: {count} criteria unknown, settle first")
+    lines = [detail.md_text(item.message)]
+    if to_confirm:
+        lines.append("**To confirm before starting** (the record does not say; starting the taper records your "
+                     "confirmation in the CarePlan):")
+        lines += [f"- {detail.md_text(c.text)}" for c in to_confirm]
     return card(
         summary=summary,
         indicator="info",
         detail=detail.join(
-            [detail.md_text(item.message)],
+            lines,
             detail.eligibility([result] if result else decision.eligibility),
             detail.schedule_lines(decision),
             detail.protocol_lines(decision),

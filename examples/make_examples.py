@@ -97,11 +97,11 @@ def request(scenario: str, patient_id: str, hook: str) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(out: Path = HERE) -> None:
     for scenario, info in catalog().items():
         hooks = ["patient-view"] + (["order-select"] if scenario in DRAFTS else [])
         for hook in hooks:
-            path = HERE / scenario / f"{hook}.json"
+            path = out / scenario / f"{hook}.json"
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(request(scenario, info.patient_id, hook), indent=2) + "\n", encoding="utf-8")
 

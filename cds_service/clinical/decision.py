@@ -100,6 +100,17 @@ class Eligibility:
     protocol_id: str
     answer: Answer  # not_met if any criterion is not met; else unknown if any unknown; else met
     criteria: tuple[CriterionResult, ...]
+    # Criteria a prescriber may confirm at the bedside when the record is silent (protocol data,
+    # docs/decisions/0010): consent, past toxicity, the exclusion diagnoses. Never labs or remission.
+    prescriber_can_confirm: tuple[str, ...] = ()
+
+    @property
+    def to_confirm(self) -> tuple[CriterionResult, ...]:
+        """The unknown criteria, when every one of them is the prescriber's to confirm; else ()."""
+        unknown = self.unknown
+        if self.answer != "unknown" or not all(c.criterion_id in self.prescriber_can_confirm for c in unknown):
+            return ()
+        return unknown
 
     @property
     def unknown(self) -> tuple[CriterionResult, ...]:

@@ -182,7 +182,8 @@ def guided_discontinuation(record: PatientRecord, protocol: Protocol, today: dat
     ]
     criteria = [check() for check in checks]
     criteria += [exclusion_absent(record, key, vs, absence) for key, vs in params["exclusion_valuesets"].items()]
-    return Eligibility(KHE_GUIDED, combine(tuple(criteria)), tuple(criteria))
+    return Eligibility(KHE_GUIDED, combine(tuple(criteria)), tuple(criteria),
+                       tuple(params.get("prescriber_can_confirm", ())))
 
 
 def propranolol_before(record: PatientRecord, today: date) -> CriterionResult:

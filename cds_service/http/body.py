@@ -26,6 +26,7 @@ _JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def read_json_body(request: Request, limits: LimitSettings) -> Any:
+    """The body as a JSON object, or UnsupportedMedia (415), PayloadTooLarge (413), BadRequest (400)."""
     media_type = (request.mimetype or "").lower()
     if media_type not in _JSON_TYPES:
         raise UnsupportedMedia("the body must be JSON (Content-Type: application/json)")

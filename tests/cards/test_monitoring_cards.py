@@ -103,6 +103,7 @@ def test_eligibility_with_unknowns_offers_no_taper_and_names_the_count():
                 "consent", "guardian's signed consent", "inclusion", "unknown", settle_by="record the signed Consent"
             ),
         ),
+        prescriber_can_confirm=(),  # this site wants every criterion proven by the record
     )
     decision = monitoring(
         item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY), protocol=MAINTENANCE, eligibility=(unknown,)
@@ -151,3 +152,37 @@ def test_serious_findings_get_their_own_card_next_to_the_items():
     cards = cards_for(decision)
     assert [c["indicator"] for c in cards] == ["info", "warning"]
     assert cards[1]["summary"] == "Voriconazole is active"
+
+
+def test_unknowns_the_prescriber_can_confirm_offer_the_taper_and_record_the_confirmation():
+    """Decision 0010: consent and exclusions the record is silent on are listed for the prescriber to
+    confirm; accepting writes the confirmation into the CarePlan. Remission must still be met."""
+    silent = ELIGIBLE.criteria[0].__class__
+    to_confirm = (
+        silent("consent", "guardian's signed consent", "inclusion", "unknown", settle_by="record the Consent"),
+        silent("diabetes", "no diabetes", "exclusion", "unknown", settle_by="confirm the child has no diabetes"),
+    )
+    eligibility = ELIGIBLE.__class__(ELIGIBLE.protocol_id, "unknown", ELIGIBLE.criteria + to_confirm,
+                                     prescriber_can_confirm=("consent", "diabetes", "hypertension"))
+    decision = monitoring(item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY), protocol=MAINTENANCE,
+                          eligibility=(eligibility,))
+    [card] = cards_for(decision)
+    assert "if you confirm 2 item(s)" in card["summary"]
+    start = card["suggestions"][0]
+    plan = start["actions"][0]["resource"]
+    assert plan["instantiatesCanonical"][0].startswith(
+        "https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation")
+    assert "prescriber confirmed: guardian's signed consent, no diabetes" in plan["description"]
+    assert "confirming the 2 item(s)" in start["label"]
+    assert "- no diabetes" in card["detail"] and "unknown" in card["detail"]
+
+
+def test_an_unknown_the_prescriber_cannot_confirm_blocks_the_taper_suggestion():
+    unknown_remission = ELIGIBLE.criteria[0].__class__(
+        "remission", "at least 2 years of remission", "inclusion", "unknown", settle_by="record the remission date")
+    eligibility = ELIGIBLE.__class__(ELIGIBLE.protocol_id, "unknown", (unknown_remission,),
+                                     prescriber_can_confirm=("consent", "diabetes"))
+    decision = monitoring(item(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, TODAY), protocol=MAINTENANCE,
+                          eligibility=(eligibility,))
+    [card] = cards_for(decision)
+    assert "suggestions" not in card

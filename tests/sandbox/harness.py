@@ -3,8 +3,8 @@
 - `start_open_fhir_server()`: sekmet-fhir with no authentication, like the sandbox's own FHIR server
   (the sandbox sends no `fhirAuthorization`, so the service reads without a token), with its inbound
   traffic log on so a test can count what the service read (`ReadCounter`).
-- `start_service(...)`: `sirolimus-cds serve` as a real process (gunicorn, one worker), configured by
-  a TOML file that pins the test's public key for the sandbox issuer.
+- the service runs as `sirolimus-cds serve` (tests/support/service_process.py), its TOML config pinning
+  the test's public key for the sandbox issuer.
 - `Sandbox`: the browser app. Every call is preceded by a CORS preflight from the sandbox's origin and
   carries a fresh ES384 JWT in the sandbox's exact shape (`aud` = the exact URL called); prefetch is
   filled the way the sandbox fills it (a GET per template, each query value `encodeURIComponent`-ed,
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -132,77 +131,6 @@ class ReadCounter:
             elif time.monotonic() - since >= quiet_s:
                 break
         return last
-
-
-# ---------------------------------------------------------------------------------------------
-# The service, as `sirolimus-cds serve` runs it
-
-
-@dataclass
-class ServiceProcess:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    workdir: Path
-    database_url: str
-
-    def log_text(self) -> str:
-        return (self.workdir / "service.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_service(workdir: Path, fhir_base_url: str, jwks: dict[str, Any], timeout_s: float = 30.0) -> ServiceProcess:
-    """`sirolimus-cds serve --workers 1` with a TOML config pinning `jwks` for the sandbox issuer."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    (workdir / "jwks.json").write_text(json.dumps(jwks))
-    database_url = f"sqlite:///{workdir / 'cds.db'}"
-    (workdir / "service.toml").write_text(
-        "\n".join(
-            [
-                f'public_base_url = "{base_url}"',
-                f'database_url = "{database_url}"',
-                "",
-                "[fhir]",
-                f'allowed_servers = ["{fhir_base_url}"]',
-                "",
-                "[[auth.issuers]]",
-                f'iss = "{SANDBOX_ORIGIN}"',
-                f'jwks_file = "{workdir / "jwks.json"}"',
-                "",
-            ]
-        )
-    )
-    executable = shutil.which("sirolimus-cds") or str(Path(sys.executable).with_name("sirolimus-cds"))
-    log = open(workdir / "service.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [executable, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--config", str(workdir / "service.toml")],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "SIROLIMUS_CDS_CONFIG"},
-    )
-    service = ServiceProcess(base_url, process, workdir, database_url)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sirolimus-cds serve exited: {service.log_text()[-3000:]}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return service
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    service.stop()
-    raise RuntimeError(f"sirolimus-cds serve did not start in time: {service.log_text()[-3000:]}")
 
 
 # ---------------------------------------------------------------------------------------------
