@@ -82,9 +82,10 @@ def schedule_lines(decision: Decision) -> list[str]:
     lines = []
     if decision.last_dose_change is not None:
         change = decision.last_dose_change
+        how = "started" if change.percent_change is None else percent(change.percent_change)
         lines.append(
             f"**Last dose change:** {when(change.changed_on)}, {mg(change.from_daily_mg)}/day → "
-            f"{mg(change.to_daily_mg)}/day ({percent(change.percent_change)})."
+            f"{mg(change.to_daily_mg)}/day ({how})."
         )
     if decision.current_dose is not None:
         lines.append(

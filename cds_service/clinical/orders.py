@@ -5,7 +5,7 @@ order's start, or a status of stopped/completed/cancelled/entered-in-error" (arc
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from .facts import DosePeriod, DrugExposure, Unusable
@@ -22,7 +22,12 @@ def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
     repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {} if isinstance(dosage, dict) else {}
     bounds = repeat.get("boundsPeriod") if isinstance(repeat.get("boundsPeriod"), dict) else {}
     start = parse_date(bounds.get("start")) or parse_date(request.get("authoredOn"))
-    return start, parse_date(bounds.get("end"))
+    end = parse_date(bounds.get("end"))
+    if end is not None and isinstance(bounds.get("end"), str) and len(bounds["end"]) == 10:
+        # A date-only Period.end covers that whole day (FHIR R4 Period): the dose was still given on
+        # it, so the order is out of force from the next day (DosePeriod.end is exclusive).
+        end += timedelta(days=1)
+    return start, end
 
 
 def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]], today: date,
