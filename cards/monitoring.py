@@ -29,6 +29,8 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
         MonitoringKind.TAPER_STEP_DUE: _step_card,
         MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION: _eligible_card,
         MonitoringKind.POSSIBLE_RELAPSE: _relapse_card,
+        MonitoringKind.DOSE_CHANGE_DUE: _dose_change_card,
+        MonitoringKind.DATA_MISSING: _data_missing_card,
     }
     items = [m for m in decision.monitoring if m.kind != MonitoringKind.NOTHING_DUE]
     out = [builders[MonitoringKind(item.kind)](decision, item, decision_url, today) for item in items]
@@ -105,6 +107,58 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
         protocol=decision.protocol,
         decision_url=url,
         suggestions=suggestions,
+    )
+
+
+def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    """Maintenance / sequential: the usable trough is out of range and the core proposed a new dose."""
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    proposed = decision.proposed_dose
+    assert proposed is not None  # the core raises this item only with a proposal
+    level = decision.troughs_used[0] if decision.troughs_used else None
+    seen = f"trough {detail.trough_value(level)} on {when(level.drawn_on)}" if level else "trough out of range"
+    change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
+    switch = " as oral solution" if proposed.rule.endswith("_as_solution") else ""
+    summary = fit(f"{name}: {seen} out of range; change to {dose_short(proposed.regimen)}{switch}{change}",
+                  f"{name}: trough out of range; change to {dose_short(proposed.regimen)}{change}")
+    lines = [detail.md_text(item.message)]
+    if switch:
+        lines.append("Whole tablets cannot make this change (tablets are never split). The oral solution is not "
+                     "bioequivalent to tablets: a new trough is due after the switch.")
+    return card(
+        summary=summary,
+        indicator="info",
+        detail=detail.join(
+            lines,
+            detail.proposal(proposed),
+            detail.troughs(decision.troughs_used),
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=[
+            suggestion(
+                f"Order {dose_short(proposed.regimen)}{switch}{change}",
+                [_new_order(decision, proposed, today, "level-guided change towards the target range")]
+                + _trough(decision),
+                recommended=True,
+            )
+        ],
+    )
+
+
+def _data_missing_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
+    whats = ", ".join(m.what for m in decision.missing_data) or "data"
+    return card(
+        summary=fit(f"{name}: sirolimus dose cannot be checked: missing {whats}",
+                    f"{name}: sirolimus dose cannot be checked: data missing, see detail"),
+        indicator="info",
+        detail=detail.join([detail.md_text(item.message)], detail.missing(decision.missing_data),
+                           detail.protocol_lines(decision)),
+        protocol=decision.protocol,
+        decision_url=url,
     )
 
 

@@ -31,6 +31,7 @@ RULE_WORDS = {
     "relapse_return_to_effective_dose": "return to effective dose",
     "ihhe_starting_dose": "start",
     "linear_adjustment_to_target": "level-guided change",
+    "linear_adjustment_to_target_as_solution": "level-guided change",
     "within_target_keep_dose": "in target, no change",
     "keep_current_dose": "no change",
 }

@@ -127,7 +127,7 @@ def _nested(depth: int) -> dict:
         ({"b": {"resourceType": "Bundle", "entry": [{}] * (LIMITS.max_bundle_entries + 1)}}, "Bundle holds more"),
         ({"b": {"resourceType": "Bundle", "entry": 5}}, "entry"),
         ({"b": {"resourceType": "Bundle", "entry": "x" * 30}}, "entry"),
-        ({"s": "nul \u0000 byte"}, "control character"),
+        ({"s": "nul \u0000 byte"}, "NUL character"),
         ({"s": "lone \ud800 surrogate"}, "surrogate"),
     ],
     ids=["depth", "array", "object", "string", "key", "bundle-entries", "bundle-entry-int", "bundle-entry-str",
@@ -235,3 +235,22 @@ def test_an_unknown_service_is_404_with_an_operation_outcome(client):
 
 def test_a_get_on_a_hook_endpoint_is_405_with_an_operation_outcome(client):
     _outcome(client.get(HOOK_URL), 405)
+
+
+def _feedback(comment: str) -> dict:
+    return {"feedback": [{"card": "8e2b6d4c-4a5e-4b8e-9d53-0c6a1f0e7a11", "outcome": "overridden",
+                          "overrideReason": {"reason": {"code": "other"}, "userComment": comment},
+                          "outcomeTimestamp": "2026-11-20T10:00:00Z"}]}
+
+
+@pytest.mark.parametrize("comment", ["nul \u0000 here", "lone \udc00 here"], ids=["nul", "surrogate"])
+def test_feedback_postgres_could_not_store_is_400_not_500(tmp_path, database_url, comment):
+    """PostgreSQL's JSONB refuses NUL and lone surrogates: refused at the door, not lost in a 500."""
+    client = make_app(tmp_path, database_url=database_url).test_client()
+    _outcome(client.post(FEEDBACK_URL, json=_feedback(comment)), 400)
+
+
+def test_feedback_with_other_control_characters_is_stored(tmp_path, database_url):
+    client = make_app(tmp_path, database_url=database_url).test_client()
+    response = client.post(FEEDBACK_URL, json=_feedback("bell \u0007, tab \t, new line \n"))
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]

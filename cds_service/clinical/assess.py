@@ -29,6 +29,10 @@ from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
 
 
+NOT_BIOEQUIVALENT = ("the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure): "
+                     "a new trough is due after the switch")
+
+
 @dataclass(frozen=True)
 class Assessment:
     decision: Decision
@@ -133,6 +137,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         if usable_trough is not None and weight is not None:
             proposed, extra = titrate(current, usable_trough, protocol, weight.value)
             findings += extra
+            if proposed is not None and proposed.rule == "linear_adjustment_to_target_as_solution":
+                alternatives.append(Alternative("solution_equivalent", proposed, NOT_BIOEQUIVALENT))
             if proposed is not None and proposed.rule != "within_target_keep_dose":
                 keep = regimen(current.mg_per_administration, current.per_day,
                                current.formulation or "solution", protocol.measuring)
@@ -190,9 +196,7 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
         return None, alternatives, reasons
     candidate = _step_proposal(step, current, trough, weight.value)
     if plan.solution_step is not None and plan.step is None:
-        alternatives.append(Alternative("solution_equivalent", candidate,
-                                        "the oral solution is not bioequivalent to tablets (tablets give about 27 % "
-                                        "higher exposure): a new trough is due after the switch"))
+        alternatives.append(Alternative("solution_equivalent", candidate, NOT_BIOEQUIVALENT))
     if step.due_on > today:
         reasons.append(f"too soon: the next step is due on {step.due_on.isoformat()}")
         return None, alternatives, reasons

@@ -64,6 +64,15 @@ def decide_monitoring(record: Any, protocols: Protocols, today: date) -> Decisio
         items.append(MonitoringItem(MonitoringKind.TAPER_STEP_DUE, d.next_step_due,
                                     "taper step due" if d.phase is not Phase.READY_TO_STOP else
                                     "the taper may stop: the stop rule and the minimum duration are met"))
+    on_titration = d.phase in {Phase.MAINTENANCE, Phase.SEQUENTIAL} and a.current is not None \
+        and a.current.daily_mg > 0
+    if on_titration and d.proposed_dose is not None and d.proposed_dose.rule.startswith("linear_adjustment"):
+        level = d.troughs_used[0].value_ng_ml if d.troughs_used else None
+        items.append(MonitoringItem(MonitoringKind.DOSE_CHANGE_DUE, today,
+                                    f"trough {level:g} ng/mL is outside the target range: dose change proposed"))
+    if a.current is not None and a.current.daily_mg > 0 and d.proposed_dose is None and d.weight_kg is None:
+        items.append(MonitoringItem(MonitoringKind.DATA_MISSING, today,
+                                    "no dose can be checked or proposed until the child is weighed"))
     if a.protocol is not None and a.protocol.ref.protocol_id == KHE_MAINTENANCE:
         guided = next((e for e in d.eligibility if e.protocol_id == KHE_GUIDED), None)
         if guided is not None and guided.answer != "not_met":

@@ -53,6 +53,8 @@ class MonitoringKind(enum.StrEnum):
     TAPER_STEP_DUE = "taper_step_due"
     ELIGIBLE_FOR_DISCONTINUATION = "eligible_for_discontinuation"
     POSSIBLE_RELAPSE = "possible_relapse"
+    DOSE_CHANGE_DUE = "dose_change_due"  # maintenance / sequential: the usable trough is out of range
+    DATA_MISSING = "data_missing"  # on sirolimus, but the dose cannot be checked (e.g. no recent weight)
     NOTHING_DUE = "nothing_due"
 
 

@@ -45,11 +45,16 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
         return _proposal(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
                          protocol.titration_line), ()
     ideal = linear_dose_mg(current.daily_mg, trough.value_ng_ml, protocol.target_ng_ml)
+    rule = "linear_adjustment_to_target"
     reg = rounded_regimen(ideal, current.per_day, formulation, protocol.measuring)
-    if reg.mg_per_administration <= 0:
-        reg = rounded_regimen(ideal, current.per_day, "solution", protocol.measuring)
     predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)
-    proposal = _proposal(reg, current.daily_mg, weight_kg, predicted, "linear_adjustment_to_target",
+    if reg.mg_per_administration <= 0 or (formulation == "tablet" and not low <= predicted <= high):
+        # Whole tablets (never split) cannot bring the level into the range: the oral solution can,
+        # measured in 0.01 mL. The switch itself needs a new trough (not bioequivalent, section 2).
+        rule = "linear_adjustment_to_target_as_solution"
+        reg = rounded_regimen(ideal, current.per_day, "solution", protocol.measuring)
+        predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)
+    proposal = _proposal(reg, current.daily_mg, weight_kg, predicted, rule,
                          protocol.titration_line + "; new dose = current dose x (target level / current level)")
     return checked(proposal, weight_kg, protocol)
 

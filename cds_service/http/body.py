@@ -113,13 +113,13 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-# C0 controls other than tab, LF and CR cannot appear raw in JSON strings but can arrive escaped.
-_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# "\u0000" and an unpaired "\ud800" are valid JSON escapes but not text anything downstream stores.
+_FORBIDDEN_CHARS = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def check_shape(document: Any, limits: LimitSettings) -> None:
     """Reject documents deeper, longer or wider than the configured caps (iteratively: no recursion),
-    and strings holding control characters or lone surrogates."""
+    and strings holding a NUL character or a lone surrogate."""
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         node, depth = stack.pop()
@@ -152,5 +152,5 @@ def check_shape(document: Any, limits: LimitSettings) -> None:
 def _check_characters(text: str) -> None:
     found = _FORBIDDEN_CHARS.search(text)
     if found:
-        what = "a lone surrogate" if "\ud800" <= found.group() <= "\udfff" else "a control character"
+        what = "a lone surrogate" if "\ud800" <= found.group() <= "\udfff" else "a NUL character"
         raise BadRequest(f"a string holds {what} (U+{ord(found.group()):04X})")
