@@ -60,7 +60,7 @@ def troughs(items: Iterable[TroughUsed]) -> list[str]:
         lines.append(
             f"| {md_cell(trough_value(trough))} | {when(trough.drawn_on)} | "
             f"{md_cell('yes' if trough.usable else 'no: ' + '; '.join(trough.reasons_unusable))} | "
-            f"{md_cell('Observation/' + trough.observation_id)} |"
+            f"{md_cell(trough.observation_id)} |"
         )
     return lines
 

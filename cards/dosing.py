@@ -84,6 +84,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
         indicator=indicator,
         detail=detail.join(
             detail.findings(sorted(decision.findings, key=lambda f: f.severity != "critical")),
+            detail.missing(decision.missing_data),
             detail.proposal(proposed),
             _formulation_lines(decision, proposed, switch),
             _alternative_lines(decision, proposed),
@@ -119,6 +120,10 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
             f"{name}: tablets cannot step; oral solution {dose_short(switch.dose.regimen)}",
         )
     draft = decision.draft_dose
+    if decision.draft_missing and not serious:
+        # A sirolimus order with no dose yet (the sandbox's picker before a dose is typed): say so first.
+        return fit(f"Sirolimus order has no dose yet. {why}: {dose}{tail}",
+                   f"No dose entered yet; {name} proposes {dose}{tail}")
     if draft is not None and draft.formulation != proposed.regimen.formulation:
         dose = ("oral solution " if proposed.regimen.formulation == "solution" else "tablets ") + dose
     if serious:
@@ -159,9 +164,8 @@ def _dose_suggestions(
         if made is not None:
             out.append(made)
     if trough:
-        out.append(
-            suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; dose as drafted", trough)
-        )
+        as_drafted = "no dose entered yet" if decision.draft_missing else "dose as drafted"
+        out.append(suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; {as_drafted}", trough))
     if not matches:
         out[0]["isRecommended"] = True
     else:

@@ -14,7 +14,7 @@ from typing import Any
 from cards import detail, resources
 from cards.common import card, suggestion
 from cards.dosing import finding_title
-from cards.wording import dose_short, dose_text, fit, percent, protocol_short, when
+from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
 from fhir_profiles import load_json
 
@@ -180,7 +180,8 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
         suggestions = [
             suggestion(
                 start if answer == "met" else f"{start}, confirming the {len(to_confirm)} item(s) listed",
-                [_careplan_action(decision, taper, today, "Start the guided discontinuation of sirolimus" + confirming)],
+                [_careplan_action(decision, taper, today,
+                                  "Start the guided discontinuation of sirolimus" + confirming)],
             ),
             suggestion(
                 f"Record the choice to continue maintenance (trough {_band(maintenance)})",
@@ -191,6 +192,15 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
         count = len(result.unknown) if result else 0
         summary = fit(f"May be eligible for guided sirolimus discontinuation: {count} criteria unknown, settle first")
     lines = [detail.md_text(item.message)]
+    if decision.schedule:
+        first, last = decision.schedule[0], decision.schedule[-1]
+        ml = f" ({number(first.ml_per_administration)} mL)" if first.ml_per_administration is not None else ""
+        lines.append(
+            f"**If the taper starts {when(today)}:** first reduction to {number(first.mg_per_administration)} mg{ml} "
+            f"per dose ({number(first.daily_dose_mg)} mg/day) on {when(first.due_on)}, trough on "
+            f"{when(first.trough_due_on)}; {len(decision.schedule)} monthly steps projected to {when(last.due_on)} "
+            "(the decision page shows them)."
+        )
     if to_confirm:
         lines.append("**To confirm before starting** (the record does not say; starting the taper records your "
                      "confirmation in the CarePlan):")

@@ -54,9 +54,11 @@ def create_app(
         clock=clock,
         recent=RecentReads(),
     )
+    from cds_service.http.logs import install_request_logging
     from cds_service.http.pages import pages
     from cds_service.http.routes import blueprint
 
     app.register_blueprint(blueprint)
     app.register_blueprint(pages)
+    install_request_logging(app)
     return app

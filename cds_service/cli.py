@@ -24,6 +24,9 @@ def _serve(args: argparse.Namespace) -> int:
     elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
         print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
               "can call the service", file=sys.stderr)
+    from cds_service.http.logs import configure_logging
+
+    configure_logging("INFO")
     app = create_app(settings)
     print(f"sirolimus-cds listening on http://{host}:{args.port}/cds-services", file=sys.stderr)
     run(app, host, args.port, args.workers)

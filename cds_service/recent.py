@@ -23,7 +23,8 @@ T = TypeVar("T")
 def read_key(service_id: str, request_doc: Mapping[str, Any], today: str) -> str:
     """What determines the data read for this call (the token only as a hash)."""
     token = (request_doc.get("fhirAuthorization") or {}).get("access_token") or ""
-    prefetch = json.dumps(request_doc.get("prefetch") or {}, sort_keys=True, separators=(",", ":"))
+    prefetch = json.dumps(_prefetch_content(request_doc.get("prefetch") or {}), sort_keys=True,
+                          separators=(",", ":"))
     parts = [
         service_id,
         today,
@@ -33,6 +34,23 @@ def read_key(service_id: str, request_doc: Mapping[str, Any], today: str) -> str
         hashlib.sha256(prefetch.encode()).hexdigest(),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _prefetch_content(prefetch: Mapping[str, Any]) -> dict[str, Any]:
+    """The prefetch without what changes on every search of unchanged data.
+
+    A client that runs its prefetch searches again before each call (the public CDS Hooks sandbox
+    does) gets a new Bundle `id`, `meta.lastUpdated` and `link` each time; the resources in it, with
+    their own `meta.versionId`, are what matters.
+    """
+    content: dict[str, Any] = {}
+    for key, value in prefetch.items():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            entries = value.get("entry") if isinstance(value.get("entry"), list) else []
+            content[key] = [e.get("resource") for e in entries if isinstance(e, dict)]
+        else:
+            content[key] = value
+    return content
 
 
 class RecentReads(Generic[T]):

@@ -20,14 +20,13 @@ from .dosing import assess_trough, predicted_trough_ng_ml, regimen
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
 from .findings import interacting_drugs, trough_findings
-from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, Protocols
+from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, Protocols
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
 from .taper import TaperPlan, TaperStep, plan_taper
 from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
-
 
 NOT_BIOEQUIVALENT = ("the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure): "
                      "a new trough is due after the switch")
@@ -142,9 +141,19 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             if proposed is not None and proposed.rule != "within_target_keep_dose":
                 keep = regimen(current.mg_per_administration, current.per_day,
                                current.formulation or "solution", protocol.measuring)
-                alternatives.append(Alternative("keep_current", _proposal(
-                    keep, current.daily_mg, weight.value, usable_trough.value_ng_ml, "keep_current_dose", ""), ""))
+                kept, over = checked(_proposal(keep, current.daily_mg, weight.value, usable_trough.value_ng_ml,
+                                               "keep_current_dose", ""), weight.value, protocol)
+                if kept is not None and not over:
+                    alternatives.append(Alternative("keep_current", kept, ""))
         next_step_due = None
+        guided = protocols[KHE_GUIDED]
+        if (protocol.ref.protocol_id == KHE_MAINTENANCE and eligibility[0].answer != "not_met"
+                and weight is not None and timeline is not None and guided.taper is not None):
+            # What the taper would look like if the clinician starts it today (the eligibility card
+            # and the decision page show it; nothing is proposed until a CarePlan starts the taper).
+            preview = plan_taper(timeline, today, (), guided.taper, guided.measuring, weight.value, today)
+            if preview.step is not None:
+                schedule = project_schedule(timeline, preview, today, usable_trough, guided, weight.value, today)
     elif protocol.ref.protocol_id == IHHE_SEQUENTIAL and timeline is not None:
         phase = Phase.SEQUENTIAL
         if weight is not None:

@@ -39,7 +39,7 @@ def decide_dosing(record: Any, draft: dict[str, Any] | None, protocols: Protocol
     extra = draft_findings(order, a.protocol, decision.phase, a.timeline or (), a.current, a.last_change_on,
                            a.signals, decision.weight_kg, today)
     return replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
-                   missing_data=decision.missing_data + missing)
+                   missing_data=decision.missing_data + missing, draft_missing=order.missing)
 
 
 def decide_monitoring(record: Any, protocols: Protocols, today: date) -> Decision:

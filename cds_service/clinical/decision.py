@@ -129,7 +129,7 @@ class TroughUsed:
     original_value: float | None
     original_unit: str | None
     drawn_on: date
-    observation_id: str
+    observation_id: str  # the reference, "Observation/abc"
     usable: bool
     reasons_unusable: tuple[str, ...] = ()
     method: str | None = None  # assay, when the Observation records it
@@ -227,6 +227,7 @@ class Decision:
     last_dose_change: DoseChange | None = None
     current_dose: DoseRegimen | None = None
     draft_dose: DoseRegimen | None = None
+    draft_missing: tuple[str, ...] = ()  # what the sirolimus draft still lacks, in plain words
     proposed_dose: ProposedDose | None = None
     no_proposal_reasons: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()

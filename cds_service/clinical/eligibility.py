@@ -58,7 +58,7 @@ def age_0_to_12(record: PatientRecord, params: dict[str, Any], today: date) -> C
         return CriterionResult("age", text, "inclusion", "unknown", (), "record the date of birth")
     ok = params["min_age_years"] <= years <= params["max_age_years"]
     return CriterionResult("age", text, "inclusion", "met" if ok else "not_met",
-                           (Evidence(f"Patient/{record.patient_id}", years, "a", record.birth_date, "birthDate"),))
+                           (Evidence(f"Patient/{record.patient_id}", years, "years", record.birth_date, "birthDate"),))
 
 
 def remission_two_years(record: PatientRecord, params: dict[str, Any], today: date) -> CriterionResult:

@@ -92,18 +92,49 @@ class PatientRecord:
         return current[-1] if current else None
 
 
-def _by_type(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+# Where each resource type names its patient; a type not listed here (Medication) names none.
+_PATIENT_ELEMENTS = {
+    "ResearchSubject": ("individual",),
+    "AllergyIntolerance": ("patient",),
+    "Consent": ("patient",),
+}
+_NO_PATIENT = {"Medication"}
+
+
+def about_patient(resource: dict[str, Any], patient_id: str) -> bool:
+    """True when the resource's subject/patient reference names this patient (relative or absolute).
+
+    A FHIR server that ignores a search parameter returns every patient's resources (seen with an
+    unindexed `ResearchSubject?individual=`): those must never become this child's facts.
+    """
+    if resource.get("resourceType") in _NO_PATIENT:
+        return True
+    for element in _PATIENT_ELEMENTS.get(str(resource.get("resourceType")), ("subject", "patient")):
+        value = resource.get(element)
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            reference = value["reference"].split("/_history/")[0]
+            return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
+    return False
+
+
+def _by_type(resources: list[dict[str, Any]], patient_id: str, unusable: list[Unusable]
+             ) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for resource in resources:
-        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
-            grouped.setdefault(resource["resourceType"], []).append(resource)
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            continue
+        if not about_patient(resource, patient_id):
+            unusable.append(Unusable(f"{resource['resourceType']}/{resource.get('id')}",
+                                     "not about this patient (its subject names another patient, or none)"))
+            continue
+        grouped.setdefault(resource["resourceType"], []).append(resource)
     return grouped
 
 
 def build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today: date) -> PatientRecord:
     """Plain JSON Patient + other resources (any order, de-duplicated) -> PatientRecord."""
     unusable: list[Unusable] = []
-    grouped = _by_type(resources)
+    grouped = _by_type(resources, str(patient.get("id", "")), unusable)
     observations = grouped.get("Observation", [])
     medications = {f"Medication/{m.get('id')}": m for m in grouped.get("Medication", [])}
     requests = grouped.get("MedicationRequest", [])

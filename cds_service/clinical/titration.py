@@ -4,6 +4,8 @@ Label: "new dose = current dose x (target level / current level)", only from a u
 """
 from __future__ import annotations
 
+import math
+
 from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
 from .dosing import linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
 from .protocols import Protocol
@@ -42,9 +44,15 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     formulation = current.formulation or "solution"
     if low <= trough.value_ng_ml <= high:
         keep = regimen(current.mg_per_administration, current.per_day, formulation, protocol.measuring)
-        return _proposal(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
-                         protocol.titration_line), ()
+        # Even "keep the dose" is a proposal: a current dose beyond the sanity limits is not endorsed.
+        return checked(_proposal(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
+                                 protocol.titration_line), weight_kg, protocol)
     ideal = linear_dose_mg(current.daily_mg, trough.value_ng_ml, protocol.target_ng_ml)
+    if not math.isfinite(ideal) or sanity_problems(ideal, weight_kg, protocol.sanity):
+        # A level near zero scales the dose towards infinity: refuse before rounding, not after.
+        shown = f"{ideal:.3g}" if math.isfinite(ideal) else "unbounded"
+        return None, (Finding("proposal-above-limit", "critical",
+                              f"the computed dose ({shown} mg/day) is beyond the sanity limits: not proposed"),)
     rule = "linear_adjustment_to_target"
     reg = rounded_regimen(ideal, current.per_day, formulation, protocol.measuring)
     predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)

@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from cds_service.app import AppState
 from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unauthorized
@@ -120,7 +120,10 @@ def http_error(error: HTTPException) -> tuple[Response, int]:
     status = error.code or 400
     wrapped: Any = ServiceError(error.description or error.name)
     wrapped.status, wrapped.issue_code = status, "not-found" if status == 404 else "invalid"
-    return jsonify(operation_outcome(wrapped)), status
+    response = jsonify(operation_outcome(wrapped))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # RFC 9110: a 405 names them
+    return response, status
 
 
 @blueprint.app_errorhandler(Exception)

@@ -92,7 +92,7 @@ def proposed(regimen: DoseRegimen, percent: float | None = -10.0, **changes: Any
     return ProposedDose(**values)
 
 
-def trough(value: float, on: date, obs: str = "trough-1", **changes: Any) -> TroughUsed:
+def trough(value: float, on: date, obs: str = "Observation/trough-1", **changes: Any) -> TroughUsed:
     values: dict[str, Any] = {
         "value_ng_ml": value,
         "original_value": value,
@@ -181,7 +181,7 @@ def maintenance_change(**changes: Any) -> Decision:
             trough(4.1, date(2026, 11, 16), "t-3", method="immunoassay"),
             trough(5.3, date(2026, 9, 14), "t-2"),
             trough(6.2, date(2026, 7, 13), "t-1"),
-            TroughUsed(None, 12.0, None, date(2026, 10, 12), "t-x", False, ("no unit on the level",)),
+            TroughUsed(None, 12.0, None, date(2026, 10, 12), "Observation/t-x", False, ("no unit on the level",)),
         ),
         "last_dose_change": DoseChange(date(2026, 8, 1), 1.2, 1.0),
         "current_dose": solution(0.5),

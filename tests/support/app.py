@@ -9,11 +9,9 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from fhir_profiles.schemas import problems
-
 from cds_service.app import create_app
 from cds_service.config import AuthSettings, FhirSettings, Settings
-
+from fhir_profiles.schemas import problems
 
 # Every response a test app gives is checked against the wire-format schemas; tests/conftest.py fails
 # the test that produced a violation (an after_request hook cannot fail a test by itself).
@@ -27,7 +25,8 @@ def _schema_for(response: Response) -> str | None:
         return "operation-outcome"
     if request.method == "GET" and request.path == "/cds-services":
         return "discovery"
-    if request.method == "POST" and request.path.startswith("/cds-services/") and not request.path.endswith("/feedback"):
+    is_hook_call = request.path.startswith("/cds-services/") and not request.path.endswith("/feedback")
+    if request.method == "POST" and is_hook_call:
         return "hook-response"
     return None
 

@@ -61,8 +61,9 @@ EXPECTED = [
     # 7.4 nmol/L x 0.914 = 6.8 ng/mL, within 5-7: dose unchanged, nothing due.
     Expect("khe-nmol", "patient-view", None, None),
     # 4.3 ng/mL < 5 but no weight: mg/kg limits cannot be checked; the card asks for a weight and the
-    # protocol data (no dose without a recent weight) withhold the increase.
-    Expect("khe-no-weight", "patient-view", "warning", None, mentions="weight"),
+    # protocol data (no dose without a recent weight) withhold the increase. Issue #4: missing data is
+    # "an info card saying exactly what is missing and what to order; never a dose".
+    Expect("khe-no-weight", "patient-view", "info", None, mentions="weight"),
 ]
 
 # The dosing service on the patient's current order (the default draft): the same doses.
