@@ -75,8 +75,10 @@ def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str,
     """An inline-ready `<svg>` element (no XML prolog), scaled to its container's width."""
     series = dose_series(decision, history)
     decided = _day(decision["decided_on"])
-    troughs = [t for t in decision.get("troughs_used") or () if t.get("value_ng_ml") is not None]
-    unusable = [t for t in decision.get("troughs_used") or () if t.get("value_ng_ml") is None]
+    levels = {t["observation_id"]: t for t in [*(decision.get("trough_history") or ()),
+                                                *(decision.get("troughs_used") or ())]}.values()
+    troughs = [t for t in levels if t.get("value_ng_ml") is not None]
+    unusable = [t for t in levels if t.get("value_ng_ml") is None]
 
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sirolimus-cds", "font.size": 9}):
         figure = Figure(figsize=(9, 3.8), dpi=100)

@@ -9,6 +9,7 @@ from .decision import (
     Alternative,
     ArmAssignment,
     Decision,
+    DosePoint,
     Eligibility,
     Finding,
     MissingData,
@@ -30,6 +31,18 @@ from .titration import _proposal, checked, starting_dose, titrate
 
 NOT_BIOEQUIVALENT = ("the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure): "
                      "a new trough is due after the switch")
+
+
+HISTORY_DAYS = 548  # what the decision page's chart shows: about 18 months (display only, not a rule)
+
+
+def _dose_history(timeline: tuple[DoseEvent, ...], today: date) -> tuple[DosePoint, ...]:
+    start = today - timedelta(days=HISTORY_DAYS)
+    points = [DosePoint(e.on, e.daily_mg) for e in timeline if start < e.on <= today]
+    before = event_on(timeline, start)
+    if before is not None:
+        points.insert(0, DosePoint(start, before.daily_mg))
+    return tuple(points)
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,13 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
         weight_kg=weight.value if weight else None,
         notes=(arm.note,),
+        dose_history=_dose_history(timeline or (), today),
+        trough_history=tuple(
+            # Past levels as measured: "usable" here means only that the value has a known unit.
+            TroughUsed(t.value_ng_ml, t.original_value, t.original_unit, t.drawn_on, t.resource,
+                       t.value_ng_ml is not None, () if t.value_ng_ml is not None else ("no known unit",), t.method)
+            for t in record.troughs if today - timedelta(days=HISTORY_DAYS) <= t.drawn_on <= today
+        ),
     )
     return Assessment(decision, protocol, timeline, current, last_change_on, signals, warnings)
 

@@ -149,6 +149,14 @@ class DoseChange:
 
 
 @dataclass(frozen=True)
+class DosePoint:
+    """From `on`, this daily dose was in force (0 = no sirolimus): the history the decision page draws."""
+
+    on: date
+    daily_dose_mg: float
+
+
+@dataclass(frozen=True)
 class DoseRegimen:
     mg_per_administration: float
     administrations_per_day: float
@@ -239,6 +247,9 @@ class Decision:
     monitoring: tuple[MonitoringItem, ...] = ()
     weight_kg: float | None = None
     notes: tuple[str, ...] = field(default=())
+    # For the decision page only (never read by a rule): the recent dose and level history.
+    dose_history: tuple[DosePoint, ...] = ()
+    trough_history: tuple[TroughUsed, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (dates as ISO strings, enums as values) for the audit trail."""

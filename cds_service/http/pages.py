@@ -38,6 +38,7 @@ def decision_page(decision_id: str) -> Response:
         return _html(NOT_FOUND_HTML, 404)
     html = render_decision_page(
         record.decision,
+        history=record.decision.get("dose_history") or (),
         created_at=record.created_at,
         expires_at=record.expires_at,
         cards=record.cards,
