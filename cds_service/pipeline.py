@@ -57,8 +57,12 @@ def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], to
         return RecordRead(cached.record, {**cached.summary, "reused_within_seconds": state.recent.ttl_seconds},
                           0.0, 0.0)
     gathered = gather(request_doc, service.prefetch, state.fhir, state.settings.fhir.timeout_seconds)
+    patient_id = request_doc["context"]["patientId"]
     if gathered.patient is None:
-        raise PreconditionFailed(f"the Patient resource '{request_doc['context']['patientId']}' could not be read")
+        raise PreconditionFailed(f"the Patient resource '{patient_id}' could not be read")
+    if gathered.patient.get("id") != patient_id:
+        # A prefetch (or a server) answering for another patient must never be decided on.
+        raise PreconditionFailed("the Patient read is not the patient of the hook context (context.patientId)")
     started = time.perf_counter()
     record = build_record(gathered.patient, gathered.resources, today)
     read = RecordRead(record, _summary(gathered, record), gathered.fetch_ms, (time.perf_counter() - started) * 1000)

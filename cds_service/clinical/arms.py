@@ -46,10 +46,10 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
             start = subject.period_start if pid == KHE_GUIDED else None
             return ArmAssignment(pid, subject.arm, "research_subject", subject.resource, start, None,
                                  f"ResearchSubject {subject.resource} assigned to arm '{subject.arm}'")
-    pid = diagnosis_protocol(record, draft_reason_valuesets)
-    if pid is None:
+    diagnosed = diagnosis_protocol(record, draft_reason_valuesets)
+    if diagnosed is None:
         return None
-    protocol = protocols[pid]
-    return ArmAssignment(pid, protocol.default_arm, "default_assumed", None, None, None,
+    protocol = protocols[diagnosed]
+    return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None,
                          f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed "
                          f"from the diagnosis")

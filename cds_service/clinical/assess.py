@@ -15,6 +15,7 @@ from .decision import (
     MissingData,
     Phase,
     ProposedDose,
+    ScheduleStep,
     TroughUsed,
 )
 from .dosing import assess_trough, predicted_trough_ng_ml, regimen
@@ -76,10 +77,10 @@ def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, pro
 def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocols, today: date,
            *, sirolimus_ordered: bool) -> Assessment:
     if arm is None:
-        missing = (MissingData("a KHE or IHHE diagnosis (Condition) or a CarePlan naming the protocol",
-                               "record the diagnosis"),)
+        no_arm = (MissingData("a KHE or IHHE diagnosis (Condition) or a CarePlan naming the protocol",
+                              "record the diagnosis"),)
         return Assessment(Decision(kind="dosing", patient_id=record.patient_id, decided_on=today,
-                                   missing_data=missing,
+                                   missing_data=no_arm,
                                    no_proposal_reasons=("the protocol cannot be known from the record",)),
                           None, None, None, None, (), ())
     protocol = protocols[arm.protocol_id]
@@ -124,7 +125,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     next_step_due: date | None = None
     signals: tuple[RelapseSignal, ...] = ()
     warnings: tuple[RelapseSignal, ...] = ()
-    schedule = ()
+    schedule: tuple[ScheduleStep, ...] = ()
     if protocol.ref.protocol_id == KHE_GUIDED and protocol.taper is not None and timeline is not None:
         if arm.taper_started_on is None:
             missing.append(MissingData("the date the taper began", "set CarePlan.period.start"))

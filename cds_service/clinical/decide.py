@@ -14,7 +14,7 @@ from typing import Any
 
 from .arms import assign_arm
 from .assess import assess
-from .decision import Decision, MissingData, MonitoringItem, MonitoringKind, Phase
+from .decision import Decision, DecisionKind, MissingData, MonitoringItem, MonitoringKind, Phase
 from .draft import read_draft
 from .findings import draft_findings
 from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
@@ -33,7 +33,7 @@ def decide_dosing(record: Any, draft: dict[str, Any] | None, protocols: Protocol
     a = assess(record, arm, protocols, today, sirolimus_ordered=order.kind == "sirolimus")
     decision = a.decision
     missing = tuple(MissingData(f"draft order: {m}", "complete the order form") for m in order.missing)
-    kind = "dosing" if order.kind == "sirolimus" else "incomplete_draft"
+    kind: DecisionKind = "dosing" if order.kind == "sirolimus" else "incomplete_draft"
     if a.protocol is None:
         return replace(decision, kind=kind, missing_data=decision.missing_data + missing)
     extra = draft_findings(order, a.protocol, decision.phase, a.timeline or (), a.current, a.last_change_on,

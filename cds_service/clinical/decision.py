@@ -253,7 +253,8 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (dates as ISO strings, enums as values) for the audit trail."""
-        return _jsonable(dataclasses.asdict(self))
+        result: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        return result
 
 
 def _jsonable(value: Any) -> Any:

@@ -111,8 +111,9 @@ def draft_from_context(draft_orders: Any) -> dict[str, Any] | None:
     if not isinstance(draft_orders, dict):
         return None
     entries = draft_orders.get("entry") or []
-    requests = [e.get("resource") for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-                and e["resource"].get("resourceType") == "MedicationRequest"]
+    requests: list[dict[str, Any]] = [
+        e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        and e["resource"].get("resourceType") == "MedicationRequest"]
     for request in requests:
         if read_medication(request, "sirolimus", {}).match:
             return request

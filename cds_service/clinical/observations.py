@@ -36,7 +36,7 @@ def _loinc(obs: dict[str, Any]) -> str | None:
 
 
 def _when(obs: dict[str, Any]) -> date | None:
-    period = obs.get("effectivePeriod") if isinstance(obs.get("effectivePeriod"), dict) else {}
+    period = p if isinstance(p := obs.get("effectivePeriod"), dict) else {}
     return parse_date(obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start")
                       or obs.get("issued"))
 

@@ -20,7 +20,7 @@ CURRENT_STATUSES = {"active", "on-hold"}
 def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
     dosage = _first(request.get("dosageInstruction"))
     repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {} if isinstance(dosage, dict) else {}
-    bounds = repeat.get("boundsPeriod") if isinstance(repeat.get("boundsPeriod"), dict) else {}
+    bounds = b if isinstance(b := repeat.get("boundsPeriod"), dict) else {}
     start = parse_date(bounds.get("start")) or parse_date(request.get("authoredOn"))
     end = parse_date(bounds.get("end"))
     if end is not None and isinstance(bounds.get("end"), str) and len(bounds["end"]) == 10:

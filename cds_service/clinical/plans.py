@@ -58,7 +58,7 @@ def read_careplans(careplans: list[dict[str, Any]], unusable: list[Unusable]) ->
             canonicals = [canonicals]
         if not canonicals or not is_valid(plan, unusable):
             continue
-        period = plan.get("period") if isinstance(plan.get("period"), dict) else {}
+        period = p if isinstance(p := plan.get("period"), dict) else {}
         result.append(CarePlanFact(ref(plan), tuple(str(c) for c in canonicals), str(plan.get("status")),
                                    parse_date(period.get("start")), parse_date(period.get("end"))))
     return tuple(result)
@@ -70,9 +70,9 @@ def read_research_subjects(subjects: list[dict[str, Any]], unusable: list[Unusab
     for subject in subjects:
         if not is_valid(subject, unusable):
             continue
-        study = subject.get("study") if isinstance(subject.get("study"), dict) else {}
-        identifier = study.get("identifier") if isinstance(study.get("identifier"), dict) else {}
-        period = subject.get("period") if isinstance(subject.get("period"), dict) else {}
+        study = s if isinstance(s := subject.get("study"), dict) else {}
+        identifier = i if isinstance(i := study.get("identifier"), dict) else {}
+        period = p if isinstance(p := subject.get("period"), dict) else {}
         result.append(ResearchSubjectFact(
             ref(subject), subject.get("assignedArm"), str(subject.get("status")),
             identifier.get("value") or study.get("display") or study.get("reference"),

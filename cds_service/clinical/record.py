@@ -112,7 +112,7 @@ def about_patient(resource: dict[str, Any], patient_id: str) -> bool:
     for element in _PATIENT_ELEMENTS.get(str(resource.get("resourceType")), ("subject", "patient")):
         value = resource.get(element)
         if isinstance(value, dict) and isinstance(value.get("reference"), str):
-            reference = value["reference"].split("/_history/")[0]
+            reference: str = value["reference"].split("/_history/")[0]
             return reference == f"Patient/{patient_id}" or reference.endswith(f"/Patient/{patient_id}")
     return False
 

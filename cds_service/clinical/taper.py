@@ -147,8 +147,8 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
         if effective is not None and effective.daily_mg > current.daily_mg + _EPS:
             back = regimen(effective.mg_per_administration, effective.per_day,
                            effective.formulation or current.formulation or "solution", measuring)
-            step = TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7)
-            return TaperPlan(phase, current, last_change_on, None, step, None, None,
+            return_step = TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7)
+            return TaperPlan(phase, current, last_change_on, None, return_step, None, None,
                              (f"relapse signal: {signal.message}",), warnings, return_signals)
         return TaperPlan(phase, current, last_change_on, None, None, None, None,
                          (f"relapse signal: {signal.message}; no reduction has been made since the taper "

@@ -15,12 +15,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +26,7 @@ from urllib.parse import parse_qsl, quote
 
 import requests
 
-from tests.support.fhir_server import FhirServer, free_port
+from tests.support.fhir_server import FhirServer, start_fhir_server
 from tests.support.jwt_tokens import jwks_for, make_es384_key, sandbox_token
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox"
@@ -47,47 +42,7 @@ RECORDED_FHIR = "http://127.0.0.1:8091/fhir"
 
 def start_open_fhir_server(timeout_s: float = 30.0) -> FhirServer:
     """sekmet-fhir on loopback accepting requests without credentials, logging inbound traffic."""
-    executable = shutil.which("sekmet") or str(Path(sys.executable).with_name("sekmet"))
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="sekmet-open-"))
-    base_url = f"http://127.0.0.1:{port}/fhir"
-    settings = workdir / "settings.yaml"
-    settings.write_text(
-        "\n".join(
-            [
-                f"base_url: {base_url}",
-                "host: 127.0.0.1",
-                f"port: {port}",
-                f"data_dir: {workdir / 'data'}",
-                "simulator:",
-                "  enabled: false",
-                "server_auth:",
-                "  types: [none]",
-                "log_inbound: true",
-                "",
-            ]
-        )
-    )
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [executable, "serve", "--config", str(settings)],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "SEKMET_CONFIG": str(settings)},
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sekmet exited: {(workdir / 'server.log').read_text()[-2000:]}")
-        try:
-            if requests.get(f"{base_url}/metadata", timeout=1).status_code == 200:
-                return FhirServer(base_url=base_url, token="", process=process, workdir=workdir)
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("sekmet did not start in time")
+    return start_fhir_server(timeout_s, token=None, log_inbound=True)
 
 
 @dataclass

@@ -69,8 +69,12 @@ class FhirServer:
         self.process.send_signal(signal.SIGCONT)
 
 
-def start_fhir_server(timeout_s: float = 30.0) -> FhirServer:
-    """Start sekmet-fhir and wait until /metadata answers."""
+def start_fhir_server(timeout_s: float = 30.0, *, token: str | None = TOKEN, log_inbound: bool = False) -> FhirServer:
+    """Start sekmet-fhir and wait until /metadata answers.
+
+    `token=None` makes an open server (as the public CDS Hooks sandbox's is); `log_inbound` keeps its
+    traffic log, from which a test can count the requests the service made.
+    """
     executable = shutil.which("sekmet") or str(Path(sys.executable).with_name("sekmet"))
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="sekmet-"))
@@ -85,9 +89,8 @@ def start_fhir_server(timeout_s: float = 30.0) -> FhirServer:
                 "simulator:",
                 "  enabled: false",
                 "server_auth:",
-                "  types: [bearer]",
-                f"  tokens: [{TOKEN}]",
-                "log_inbound: false",
+                *(["  types: [bearer]", f"  tokens: [{token}]"] if token else ["  types: [none]"]),
+                f"log_inbound: {'true' if log_inbound else 'false'}",
                 "",
             ]
         )
@@ -107,7 +110,7 @@ def start_fhir_server(timeout_s: float = 30.0) -> FhirServer:
             raise RuntimeError(f"sekmet exited: {(workdir / 'server.log').read_text()[-2000:]}")
         try:
             if requests.get(f"{base_url}/metadata", timeout=1).status_code == 200:
-                return FhirServer(base_url=base_url, token=TOKEN, process=process, workdir=workdir)
+                return FhirServer(base_url=base_url, token=token or "", process=process, workdir=workdir)
         except requests.RequestException:
             pass
         time.sleep(0.1)
