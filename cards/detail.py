@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cards.wording import daily, dose_text, md_cell, mg, number, percent, when
+from cards.wording import change_words, daily, dose_text, md_cell, mg, number, percent, when
 from cds_service.clinical.decision import (
     CriterionResult,
     Decision,
@@ -82,7 +82,7 @@ def schedule_lines(decision: Decision) -> list[str]:
     lines = []
     if decision.last_dose_change is not None:
         change = decision.last_dose_change
-        how = "started" if change.percent_change is None else percent(change.percent_change)
+        how = change_words(change.from_daily_mg, change.to_daily_mg)
         lines.append(
             f"**Last dose change:** {when(change.changed_on)}, {mg(change.from_daily_mg)}/day → "
             f"{mg(change.to_daily_mg)}/day ({how})."

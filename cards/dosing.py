@@ -30,11 +30,15 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "proposal-above-limit": "Computed dose beyond the sanity limit",
     "interacting-drug": "Interacting drug on the record",
     "relapse-signal": "Possible relapse signal",
+    "change-needs-confirmation": "One level would change the dose more than 2-fold",
+    "trough-censored": "Level outside the assay's range",
 }
 NOT_BIOEQUIVALENT = (
     "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
     "a new trough is due after the switch."
 )
+# Draft findings whose correction is a different dose (the core's codes, clinical/findings.py).
+DRAFT_BREAKS_PROTOCOL = {"reduction-exceeds-cap", "change-too-soon", "increase-during-taper"}
 TABLETS_CANNOT_STEP = "Tablets are never split, so they cannot make this step."
 SWITCH_LABEL = "Switch to oral solution"
 
@@ -144,6 +148,12 @@ def _dose_suggestions(
     """
     trough = _trough_actions(decision)
     out = []
+    tenfold = any(f.code == "mg-ml-tenfold" for f in decision.findings)
+    if matches and tenfold:
+        # The structured dose is right but the order's text says ten times another amount: rewrite both.
+        out.append(suggestion(f"Correct the order to {dose_short(proposed.regimen)} (mg and mL agree)",
+                              [_update(decision, draft, proposed.regimen, "mg and mL made to agree")] + trough))
+        out[0]["isRecommended"] = True
     if not matches:
         change = f" ({percent(proposed.percent_change)})" if proposed.percent_change is not None else ""
         switching = decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation
@@ -168,6 +178,8 @@ def _dose_suggestions(
         out.append(suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; {as_drafted}", trough))
     if not matches:
         out[0]["isRecommended"] = True
+    elif tenfold:
+        pass  # the correction above is recommended
     else:
         switch = next((s for s in out if s["label"].startswith(SWITCH_LABEL)), None)
         chosen = switch or (out[-1] if trough else None)
@@ -188,13 +200,13 @@ def _alternative_suggestion(
             return None
         action = {
             "type": "delete",
-            "description": f"Remove this sirolimus order: stop sirolimus. {alternative.note}".strip(),
+            "description": (f"Remove this sirolimus order, and discontinue the active sirolimus order: stop "
+                            f"sirolimus. {alternative.note}").strip(),
             "resourceId": [f"MedicationRequest/{draft['id']}"],
         }
         return suggestion("Stop sirolimus (remove this order)", [action] + trough)
+    # Only a dose the core proposed (and checked against the sanity limits) becomes a suggestion.
     regimen = alternative.dose.regimen if alternative.dose else None
-    if regimen is None and alternative.kind == "keep_current":
-        regimen = decision.current_dose
     if regimen is None or proposed is None or _same_regimen(proposed.regimen, regimen):
         return None
     dose = dose_short(regimen)
@@ -264,7 +276,16 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
         reason = decision.no_proposal_reasons[0] if decision.no_proposal_reasons else "see detail"
         summary = fit(f"No sirolimus dose change proposed: {reason}")
     trough = _trough_actions(decision)
-    suggestions = [suggestion(f"Order a sirolimus trough for {when(_trough_day(decision))}", trough)] if trough else []
+    suggestions = []
+    keep = _alternative(decision, "keep_current")
+    breaks_protocol = any(f.code in DRAFT_BREAKS_PROTOCOL for f in decision.findings)
+    if keep is not None and keep.dose is not None and breaks_protocol and draft is not None:
+        # The draft breaks a taper rule while no step is due: the correction is the current dose.
+        suggestions.append(suggestion(f"Keep the current dose instead: {dose_short(keep.dose.regimen)}",
+                                      [_update(decision, draft, keep.dose.regimen, "keep the current dose: "
+                                               "the draft breaks the taper rules")] + trough, recommended=True))
+    if trough:
+        suggestions.append(suggestion(f"Order a sirolimus trough for {when(_trough_day(decision))}", trough))
     return card(
         summary=summary,
         indicator=worst(*(f.severity for f in decision.findings)),

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from cards.chart import render_chart_svg, target_band
-from cards.wording import dose_text, frequency, mg, number, percent, when
+from cards.wording import change_words, dose_text, frequency, mg, number, percent, when
 from cds_service.clinical.decision import DoseRegimen
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -134,14 +134,9 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Dose in the draft order", regimen_text(d["draft_dose"])))
     change = d.get("last_dose_change")
     if change:
-        pct = 100.0 * (change["to_daily_mg"] - change["from_daily_mg"]) / change["from_daily_mg"]
-        rows.append(
-            (
-                "Last dose change",
-                f"{when(change['changed_on'])}: {mg(change['from_daily_mg'])}/day → "
-                f"{mg(change['to_daily_mg'])}/day ({percent(pct)})",
-            )
-        )
+        how = change_words(change["from_daily_mg"], change["to_daily_mg"])
+        rows.append(("Last dose change", f"{when(change['changed_on'])}: {mg(change['from_daily_mg'])}/day → "
+                     f"{mg(change['to_daily_mg'])}/day ({how})"))
     if d.get("next_trough_due"):
         rows.append(("Next trough due", f"{when(d['next_trough_due'])}, immediately before the morning dose"))
     if d.get("next_step_due"):

@@ -58,6 +58,14 @@ def medication_concept(regimen: DoseRegimen) -> dict[str, Any] | None:
     return {"coding": [{"system": RXNORM, "code": code, "display": display}], "text": display}
 
 
+def _mixed_tablets_concept(regimen: DoseRegimen) -> dict[str, Any]:
+    """Whole tablets of two strengths cannot be one tablet product: never keep a single-strength code
+    (1.5 mg of a 2 mg tablet product would read as a split tablet). The ingredient, with the tablets
+    spelled out in the text, is what the prescriber and pharmacist see."""
+    return {"coding": [{"system": RXNORM, "code": "35302", "display": "sirolimus"}],
+            "text": f"sirolimus oral tablets: {dose_text(regimen)}"}
+
+
 def dosage(regimen: DoseRegimen) -> dict[str, Any]:
     """A Dosage: solution in mg (UCUM `mg`), tablets as a count (`{tbl}`); the text gives mg and mL/tablets."""
     count = regimen.tablets_per_administration
@@ -99,8 +107,11 @@ def updated_medication_request(
         regimen.formulation == "solution" or draft_strength_mg == regimen.strength_mg
     )
     has_medication = "medicationCodeableConcept" in resource or "medicationReference" in resource
-    concept = medication_concept(regimen)
-    if concept is not None and not (same_product and has_medication):
+    concept = medication_concept(regimen) or _mixed_tablets_concept(regimen)
+    mixed = len(set(regimen.tablet_strengths_mg)) > 1
+    if not mixed and (same_product and has_medication):
+        concept = None
+    if concept is not None:
         resource.pop("medicationReference", None)
         resource["medicationCodeableConcept"] = concept
     resource["dosageInstruction"] = [dosage(regimen)]

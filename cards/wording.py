@@ -150,3 +150,12 @@ def _ml(regimen: DoseRegimen) -> str:
 
 def _amount(regimen: DoseRegimen) -> str:
     return _ml(regimen) if regimen.formulation == "solution" else tablets(regimen)
+
+
+def change_words(from_daily_mg: float, to_daily_mg: float) -> str:
+    """How a dose change reads: "started", "same daily dose, new product or frequency", or "−10 %"."""
+    if from_daily_mg <= 0:
+        return "started"
+    if abs(to_daily_mg - from_daily_mg) < 1e-9:
+        return "same daily dose, new product or frequency"
+    return percent(100.0 * (to_daily_mg - from_daily_mg) / from_daily_mg)

@@ -2,7 +2,7 @@
 titration, findings, missing data and the projected schedule."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from .decision import (
@@ -18,7 +18,7 @@ from .decision import (
     ScheduleStep,
     TroughUsed,
 )
-from .dosing import assess_trough, predicted_trough_ng_ml, regimen
+from .dosing import assess_trough, predicted_trough_ng_ml, regimen, weight_problems
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
 from .findings import interacting_drugs, trough_findings
@@ -26,7 +26,7 @@ from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, P
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
-from .taper import TaperPlan, TaperStep, plan_taper
+from .taper import TaperPlan, TaperStep, _reduction, plan_taper
 from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
 
@@ -67,10 +67,16 @@ def _step_proposal(step: TaperStep, current: DoseEvent, trough: TroughUsed | Non
 
 def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, protocol: Protocol,
                      today: date) -> date:
-    """Rule 3 "a trough level every month", and a new trough at steady state after each change."""
+    """Rule 3 "a trough level every month", and a new trough at steady state after each change.
+
+    A level that cannot be used (no unit, implausible, censored, before an interacting drug) does not
+    start the monthly clock: a usable one is due now, or at steady state if that is later."""
     steady = None if last_change_on is None else last_change_on + timedelta(days=protocol.trough.steady_state_days)
     if trough is None or (last_change_on is not None and trough.drawn_on < last_change_on):
         return steady or today
+    quality = [r for r in trough.reasons_unusable if "days ago: older than" not in r]
+    if quality:  # staleness alone keeps the monthly clock (the level was due, now overdue)
+        return max(steady or today, today)
     return trough.drawn_on + timedelta(days=protocol.trough.monitoring_interval_days)
 
 
@@ -104,7 +110,13 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     last_change_on = last_change.changed_on if last_change else None
 
     weight: Measurement | None = record.latest_weight(today, protocol.sanity.weight_max_age_days)
-    if weight is None:
+    weight_issues = weight_problems(record.weights_kg, today, protocol.sanity) if weight is not None else ()
+    if weight_issues:  # decision 0013: an implausible weight counts as missing
+        reasons += weight_issues
+        missing.append(MissingData("a confirmed body weight",
+                                   "check the weight and its unit; mark a wrong one entered-in-error"))
+        weight = None
+    elif weight is None:
         missing.append(MissingData(f"a body weight within {protocol.sanity.weight_max_age_days} days",
                                    "weigh the child (LOINC 29463-7)"))
         reasons.append("no recent weight, so the dose cannot be checked in mg/kg/day")
@@ -116,6 +128,17 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         reasons.append("the latest level cannot be used: " + "; ".join(trough.reasons_unusable))
         missing.append(MissingData("a usable sirolimus trough at steady state",
                                    "order a whole-blood trough before the next dose (LOINC 29247-4)"))
+    if trough is not None and trough.usable:
+        started_since = [d for d in record.interacting_drugs if d.start is not None and d.start > trough.drawn_on]
+        if started_since:
+            # CYP3A4/P-gp inhibitors and inducers move the level: one drawn before the drug started no
+            # longer describes the exposure, so no dose is computed from it.
+            why = "; ".join(f"drawn before {d.name} started on {d.start.isoformat()}" for d in started_since
+                            if d.start is not None)
+            trough = replace(trough, usable=False, reasons_unusable=trough.reasons_unusable + (why,))
+            reasons.append("the latest level cannot be used: " + why)
+            missing.append(MissingData("a sirolimus trough drawn since the interacting drug started",
+                                       "order a whole-blood trough before the next dose (LOINC 29247-4)"))
     findings += trough_findings(trough, protocol.trough.plausible_max_ng_ml)
     usable_trough = trough if trough is not None and trough.usable else None
 
@@ -140,7 +163,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             findings += [Finding("relapse-signal", "critical" if s in signals else "warning", s.message,
                                  (s.evidence,)) for s in (*signals, *warnings)]
             proposed, alternatives, more = _taper_proposal(plan, usable_trough, weight, eligibility[0], protocol,
-                                                         today)
+                                                         today, paused=arm.on_hold)
             reasons += more
             if weight is not None and plan.step is not None and not signals:
                 schedule = project_schedule(timeline, plan, arm.taper_started_on, usable_trough, protocol,
@@ -175,7 +198,10 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             findings += extra
     else:
         phase = Phase.STOPPED if changes else None
-        reasons.append("no sirolimus order is in force")
+        if timeline is not None:  # an unreadable history already says why
+            reasons.append("no sirolimus order is in force")
+    if any(f.code == "change-needs-confirmation" for f in findings):
+        reasons.append("one level asks for more than a 2-fold change: repeat the trough to confirm it")
     if any(f.severity == "critical" and f.code == "proposal-above-limit" for f in findings):
         reasons.append("the computed dose is beyond the sanity limits")
 
@@ -188,7 +214,13 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         proposed_dose=proposed,
         no_proposal_reasons=() if proposed is not None else tuple(dict.fromkeys(reasons)),
         alternatives=tuple(alternatives),
-        next_trough_due=_next_trough_due(trough, last_change_on, protocol, today) if current else None,
+        next_trough_due=(
+            _next_trough_due(trough, last_change_on, protocol, today) if current and current.daily_mg > 0
+            # Starting: "hold a dose for 7-14 days" before the first level (label), so the first trough
+            # is due at steady state after the start.
+            else today + timedelta(days=protocol.trough.steady_state_days) if proposed is not None
+            else None
+        ),
         next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
         weight_kg=weight.value if weight else None,
         notes=(arm.note,),
@@ -204,7 +236,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
 
 
 def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurement | None,
-                    eligibility: Eligibility, protocol: Protocol, today: date
+                    eligibility: Eligibility, protocol: Protocol, today: date, *, paused: bool = False
                     ) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
     """A taper step is proposed only when due, from a usable trough, with a weight, while eligible."""
     reasons: list[str] = []
@@ -215,6 +247,9 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
     if plan.relapse_return is not None:  # rule 7 does not wait for a trough: go back now
         back, _ = checked(_step_proposal(plan.relapse_return, current, trough, weight.value), weight.value, protocol)
         return back, alternatives, reasons
+    if paused:  # relapse returns above still apply; reductions wait until the CarePlan is active again
+        reasons.append("the taper's CarePlan is on hold: no reduction is proposed")
+        return None, alternatives, reasons
     if eligibility.answer == "not_met":
         reasons.append("eligibility not met: " + "; ".join(c.text for c in eligibility.not_met))
         return None, alternatives, reasons
@@ -229,12 +264,45 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
         alternatives.append(Alternative("solution_equivalent", candidate, NOT_BIOEQUIVALENT))
     if step.due_on > today:
         reasons.append(f"too soon: the next step is due on {step.due_on.isoformat()}")
+        # Until then the current dose stands: it is what a draft breaking the rules is corrected to.
+        kept, over = checked(_proposal(regimen(current.mg_per_administration, current.per_day,
+                                               current.formulation or "solution", protocol.measuring),
+                                       current.daily_mg, weight.value, None, "keep_current_dose", ""),
+                             weight.value, protocol)
+        if kept is not None and not over:
+            alternatives.append(Alternative("keep_current", kept, "keep the current dose until the next step"))
         return None, alternatives, reasons
     if trough is None:
         reasons.append("no usable trough at the current dose (missing, stale or before steady state)")
         return None, alternatives, reasons
-    if plan.step is None:
-        return None, alternatives, reasons
-    alternatives.append(Alternative("keep_current", None, "keep the current dose"))
+    # When whole tablets cannot make the step, the step is proposed as the oral solution (decision
+    # 0005); the solution_equivalent alternative carries the non-bioequivalence note for the card.
     safe, _ = checked(candidate, weight.value, protocol)
+    keep = _proposal(regimen(current.mg_per_administration, current.per_day, current.formulation or "solution",
+                             protocol.measuring), current.daily_mg, weight.value, trough.value_ng_ml,
+                     "keep_current_dose", "")
+    kept, over = checked(keep, weight.value, protocol)
+    if kept is not None and not over:
+        alternatives.append(Alternative("keep_current", kept, "keep the current dose"))
+    smaller = _smaller_step(current, step, protocol, trough, weight.value)
+    if smaller is not None and safe is not None:
+        alternatives.append(Alternative("five_percent_step", smaller, "a smaller step, within the protocol's cap"))
     return safe, alternatives, reasons
+
+
+def _smaller_step(current: DoseEvent, step: TaperStep, protocol: Protocol, trough: TroughUsed,
+                  weight_kg: float) -> ProposedDose | None:
+    """Rule 1 caps a reduction at 10 %; a 5 % step (rule 8's size) is always within it, so it is offered
+    as an alternative when it can be measured out and differs from the recommended step."""
+    assert protocol.taper is not None
+    fraction = protocol.taper.after_relapse_max_reduction_fraction
+    if fraction >= step.fraction:
+        return None
+    smaller, status = _reduction(current, fraction, protocol.measuring)
+    if status != "ok" or smaller is None or abs(smaller.daily_dose_mg - step.daily_dose_mg) < 1e-9:
+        return None
+    rule = "taper_step_5_percent"
+    line = "Each reduction is at most 10 % of the previous dose (a smaller step stays within the cap)."
+    candidate = _step_proposal(TaperStep(step.due_on, smaller, fraction, rule, line), current, trough, weight_kg)
+    safe, _ = checked(candidate, weight_kg, protocol)
+    return safe

@@ -76,6 +76,7 @@ class ArmAssignment:
     taper_started_on: date | None  # CarePlan.period.start for guided discontinuation
     careplan_id: str | None = None  # the CarePlan a relapse suggestion updates
     note: str = ""  # plain words, e.g. "No CarePlan or ResearchSubject: maintenance assumed"
+    on_hold: bool = False  # the CarePlan is on hold: the taper is paused (no step proposed)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@ be measured out, and sanity limits. Pure functions; the protocol parameters are 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date
 from typing import Literal
 
 from .decision import DoseRegimen, TroughUsed
-from .facts import Trough
+from .facts import Measurement, Trough
 from .protocols import Measuring, SanityLimits, TroughRules
 
 Formulation = Literal["solution", "tablet"]
@@ -19,15 +20,29 @@ def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRu
 
     Label: "hold a dose for 7-14 days before the next adjustment, because levels before steady state
     mislead"; clinical-protocol.md 3: "An unknown or missing unit on a level is never guessed".
+    A censored result ("<2", ">30": beyond the assay's range) is a bound, not a value (decision 0011);
+    a level below `plausible_min_ng_ml` (the assays' lower limit of quantitation) is not a value
+    to scale a dose from either (decision 0011).
     """
     problems = []
     if trough.status not in rules.accepted_statuses:
         problems.append(f"result status is '{trough.status}', not final")
+    if trough.comparator is not None:
+        side = "below" if trough.comparator.startswith("<") else "above"
+        shown = "" if trough.original_value is None else f"{trough.original_value:g} {trough.original_unit or ''}"
+        problems.append(f"reported as {trough.comparator}{shown.strip()}: {side} the assay's range, "
+                        "not a value to scale a dose from")
     if trough.value_ng_ml is None:
         problems.append(f"unit '{trough.original_unit or 'missing'}' is not ng/mL, ug/L or nmol/L")
+    elif trough.comparator is not None:
+        pass  # a bound, already unusable: its number is not checked as if it were a value
     elif trough.value_ng_ml <= 0 or trough.value_ng_ml > rules.plausible_max_ng_ml:
         problems.append(f"{trough.value_ng_ml:g} ng/mL is implausible (expected above 0 and at most "
                         f"{rules.plausible_max_ng_ml:g} ng/mL)")
+    elif trough.value_ng_ml < rules.plausible_min_ng_ml:
+        problems.append(f"{trough.value_ng_ml:g} ng/mL is below the plausible minimum of "
+                        f"{rules.plausible_min_ng_ml:g} ng/mL (the assays' lower limit of quantitation): "
+                        "not a value to scale a dose from")
     marker = next((m for m in rules.non_trough_markers if m in trough.sample_text), None)
     if marker:
         problems.append(f"the sample is recorded as '{marker}', not a trough")
@@ -99,12 +114,48 @@ def rounded_regimen(daily_mg: float, per_day: float, formulation: Formulation, m
 
 def sanity_problems(daily_mg: float, weight_kg: float, limits: SanityLimits) -> tuple[str, ...]:
     """Sanity limits (choice) beyond which no dose is proposed and a critical finding is raised."""
+    if daily_mg <= 0:
+        return (f"{daily_mg:g} mg/day is not a dose that can be given (it must be above 0 mg/day)",)
+    if weight_kg <= 0:
+        return (f"a weight of {weight_kg:g} kg cannot be used to check the dose",)
     problems = []
     if daily_mg / weight_kg > limits.max_mg_per_kg_day + 1e-9:
         problems.append(f"{daily_mg / weight_kg:.3f} mg/kg/day is above the limit of "
                         f"{limits.max_mg_per_kg_day:g} mg/kg/day")
     if daily_mg > limits.max_daily_mg + 1e-9:
         problems.append(f"{daily_mg:g} mg/day is above the limit of {limits.max_daily_mg:g} mg/day")
+    return tuple(problems)
+
+
+def weight_problems(weights_kg_newest_first: Sequence[Measurement], on: date, limits: SanityLimits
+                    ) -> tuple[str, ...]:
+    """Why the newest weight (measured on or before `on`) cannot be used to dose (empty = usable).
+
+    (choice, decision 0013) Below `min_weight_kg` a weight is implausible. Compared with each weight of
+    the `weight_jump_window_days` before it, the larger of the two may exceed the smaller by at most
+    `max_weight_change_fraction`: beyond that it is a likely entry error (3.5 kg recorded as 35 kg, g
+    as kg, lb as kg), until the wrong weight is corrected (entered-in-error). A repeat of the same
+    number does not confirm it: a copied-forward error would confirm itself.
+    """
+    weights = [w for w in weights_kg_newest_first if w.on <= on]
+    if not weights:
+        return ()
+    newest, problems = weights[0], []
+    if newest.value < limits.min_weight_kg:
+        problems.append(f"weight {newest.value:g} kg on {newest.on.isoformat()} is below the plausible "
+                        f"minimum of {limits.min_weight_kg:g} kg: confirm the weight and its unit")
+    for other in weights[1:]:
+        if (newest.on - other.on).days > limits.weight_jump_window_days:
+            break
+        low, high = sorted((newest.value, other.value))
+        if low <= 0:
+            continue
+        ratio = high / low
+        if ratio > 1 + limits.max_weight_change_fraction + 1e-9:
+            problems.append(f"weight {newest.value:g} kg on {newest.on.isoformat()} differs from "
+                            f"{other.value:g} kg on {other.on.isoformat()} by more than "
+                            f"{100 * limits.max_weight_change_fraction:g} % (×{ratio:.3g}): confirm the weight")
+            break
     return tuple(problems)
 
 

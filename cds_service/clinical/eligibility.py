@@ -77,7 +77,8 @@ def remission_two_years(record: PatientRecord, params: dict[str, Any], today: da
         return CriterionResult("remission", text, "inclusion", "unknown", tuple(
             Evidence(c.resource, c.clinical_status, None, None) for c in khe),
             "record when remission began (Condition.abatementDateTime)")
-    since = min(c.abatement_on for c in dated if c.abatement_on is not None)
+    # The latest remission start counts: an older, resolved episode says nothing of the current one.
+    since = max(c.abatement_on for c in dated if c.abatement_on is not None)
     held = (today - since).days
     ev = tuple(Evidence(c.resource, c.clinical_status, None, c.abatement_on, f"remission since {since}") for c in dated)
     return CriterionResult("remission", text, "inclusion", "met" if held >= days else "not_met", ev)
@@ -89,9 +90,8 @@ def no_earlier_toxicity(record: PatientRecord) -> CriterionResult:
     if record.toxicities:
         return CriterionResult("no_toxicity", text, "inclusion", "not_met", tuple(
             Evidence(t.resource, t.what, None, t.on) for t in record.toxicities))
-    if record.no_known_allergy_statements:
-        return CriterionResult("no_toxicity", text, "inclusion", "met", tuple(
-            Evidence(r, "no known allergy", None, None) for r in record.no_known_allergy_statements))
+    # A "no known allergy" statement is not evidence about toxicity (mucositis, hyperlipidaemia,
+    # myelosuppression are not allergies): it settles nothing here; the prescriber may confirm (0010).
     return CriterionResult("no_toxicity", text, "inclusion", "unknown", (),
                            "confirm that sirolimus caused no toxicity (AllergyIntolerance / AdverseEvent)")
 
@@ -212,7 +212,7 @@ def ihhe_sequential(record: PatientRecord, protocol: Protocol, today: date, siro
 
 def remission_since(record: PatientRecord) -> date | None:
     dates = [c.abatement_on for c in record.conditions if "khe" in c.valuesets and c.abatement_on]
-    return min(dates) if dates else None
+    return max(dates) if dates else None
 
 
 def days_until(on: date, days: int) -> date:

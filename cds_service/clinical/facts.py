@@ -31,6 +31,9 @@ class Trough:
     status: str
     method: str | None
     sample_text: str  # code text and notes, lower case: may say "peak" or "random"
+    # valueQuantity.comparator ("<", "<=", ">", ">="): a censored result outside the assay's range,
+    # never an exact value (None = an exact value)
+    comparator: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,23 @@ def trough_findings(trough: TroughUsed | None, plausible_max_ng_ml: float) -> tu
         return ()
     ev = (Evidence(trough.observation_id, trough.original_value, trough.original_unit, trough.drawn_on),)
     found = []
-    if trough.value_ng_ml is not None and trough.value_ng_ml > plausible_max_ng_ml:
+    censored = next((r for r in trough.reasons_unusable if r.startswith("reported as ")), None)
+    above_range = censored is not None and censored.startswith("reported as >")
+    if censored is not None:
+        # ">30 ng/mL" may be a toxic level: critical; "<2" cannot scale a dose: a warning.
+        found.append(Finding("trough-censored", "critical" if above_range else "warning",
+                             f"sirolimus level {censored}", ev))
+    elif trough.value_ng_ml is not None and trough.value_ng_ml > plausible_max_ng_ml:
         found.append(Finding("trough-implausible-high", "critical",
                              f"sirolimus level {trough.value_ng_ml:g} ng/mL is above {plausible_max_ng_ml:g} "
                              "ng/mL: verify the sample and the patient now (possible overdose or error)", ev))
-    elif trough.value_ng_ml is not None and trough.value_ng_ml <= 0:
+    elif trough.value_ng_ml is not None and (trough.value_ng_ml <= 0 or any(
+            "below the plausible minimum" in r for r in trough.reasons_unusable)):
         found.append(Finding("trough-implausible", "warning",
                              f"sirolimus level {trough.value_ng_ml:g} ng/mL is not plausible", ev))
     if trough.value_ng_ml is None:
-        found.append(Finding("trough-unit-unknown", "warning",
+        # Issue #4: a level without a unit is missing data (an info card saying what to order), not a warning.
+        found.append(Finding("trough-unit-unknown", "info",
                              f"the level's unit '{trough.original_unit or 'missing'}' is unknown: not used", ev))
     if any("before steady state" in r for r in trough.reasons_unusable):
         found.append(Finding("trough-too-soon", "warning",

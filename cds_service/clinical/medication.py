@@ -51,6 +51,16 @@ def _first(value: Any) -> Any:
     return value
 
 
+SPLIT_DOSE = "the dose is split over several dosage lines; enter one dose and frequency"
+
+
+def dosage_lines(request: dict[str, Any]) -> list[Any]:
+    """The dosageInstruction lines, a second line identical to the first dropped (a duplicate, not a dose)."""
+    value = request.get("dosageInstruction")
+    lines = list(value) if isinstance(value, list) else [] if value is None else [value]
+    return [line for i, line in enumerate(lines) if i == 0 or line != lines[0]]
+
+
 def medication_concept(request: dict[str, Any], medications: dict[str, dict[str, Any]]) -> Any:
     """medicationCodeableConcept, or the code of a referenced (contained or gathered) Medication."""
     if "medicationCodeableConcept" in request:
@@ -94,7 +104,12 @@ def administrations_per_day(dosage: dict[str, Any]) -> float | None:
 def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
     """Dose per administration (mg, and mL or tablets) and administrations per day."""
     problems: list[str] = []
-    dosage = _first(request.get("dosageInstruction"))
+    lines = dosage_lines(request)
+    if len(lines) > 1:
+        # e.g. 1 mg at 08:00 and 0.5 mg at 20:00: one regimen (mg x times a day) cannot hold an uneven
+        # split, and reading only the first line would misstate the daily dose.
+        return DoseReading(None, None, None, None, (SPLIT_DOSE,))
+    dosage = lines[0] if lines else None
     if not isinstance(dosage, dict):
         return DoseReading(None, None, None, None, ("no dose or frequency has been entered",))
     per_day = administrations_per_day(dosage)

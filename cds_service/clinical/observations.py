@@ -61,6 +61,14 @@ def _quantity(obs: dict[str, Any]) -> tuple[float | None, str | None]:
     return float(q["value"]), (unit or None)
 
 
+def _comparator(obs: dict[str, Any]) -> str | None:
+    """valueQuantity.comparator ("<", "<=", ">", ">="): the result lies beyond the assay's range, so
+    its value is a bound, never a measurement to compute from (None = an exact value)."""
+    q = obs.get("valueQuantity")
+    comparator = q.get("comparator") if isinstance(q, dict) else None
+    return str(comparator) if comparator else None
+
+
 def read_measurements(observations: list[dict[str, Any]], loinc: str, today: date,
                       unusable: list[Unusable]) -> tuple[Measurement, ...]:
     convert = units.weight_to_kg if loinc == LOINC_WEIGHT else units.height_to_cm
@@ -72,6 +80,9 @@ def read_measurements(observations: list[dict[str, Any]], loinc: str, today: dat
         converted = None if value is None else convert(value, unit)
         if converted is None or value is None or converted <= 0:
             unusable.append(Unusable(ref(obs), f"no usable value with a known unit ({value} {unit})"))
+            continue
+        if (comparator := _comparator(obs)) is not None:
+            unusable.append(Unusable(ref(obs), f"reported as {comparator}{value:g} {unit}: a bound, not a value"))
             continue
         result.append(Measurement(converted, value, str(unit), when, ref(obs)))
     return tuple(result)
@@ -97,7 +108,7 @@ def read_troughs(observations: list[dict[str, Any]], loinc: str, today: date,
             resource=ref(obs), drawn_on=when,
             value_ng_ml=None if value is None else units.trough_to_ng_ml(value, unit),
             original_value=value, original_unit=unit, status=str(obs.get("status", "")),
-            method=method, sample_text=_sample_text(obs),
+            method=method, sample_text=_sample_text(obs), comparator=_comparator(obs),
         ))
     return tuple(result)
 

@@ -15,6 +15,7 @@ from .validate import is_valid, parse_date, ref
 ENDED_STATUSES = {"stopped", "completed", "cancelled", "entered-in-error"}
 NOT_GIVEN_STATUSES = {"cancelled", "entered-in-error", "draft"}
 CURRENT_STATUSES = {"active", "on-hold"}
+PRESCRIPTION_INTENTS = {None, "order", "original-order", "instance-order"}
 
 
 def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
@@ -30,15 +31,38 @@ def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
     return start, end
 
 
+def _still_in_force(status: str, own_end: date | None, on: date) -> bool:
+    """Is an order, by its own status and end, still in force on `on` (the day a later order starts)?
+
+    completed/stopped: it was replaced. No end: open only while active or on-hold.
+    """
+    if status in ENDED_STATUSES:
+        return False
+    if own_end is None:
+        return status in CURRENT_STATUSES
+    return own_end > on
+
+
+def _overlap_reason(earlier: tuple[date, date | None, dict[str, Any], Any], later_start: date) -> str:
+    start, end, request, _ = earlier
+    until = "with no end date" if end is None else f"until {(end - timedelta(days=1)).isoformat()}"
+    return (f"two sirolimus orders in force at once: {ref(request)} ({request.get('status')}, from "
+            f"{start.isoformat()} {until}) is still in force when this order starts on {later_start.isoformat()}, "
+            "so the daily dose taken is unknown; complete or stop the order that no longer applies")
+
+
 def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]], today: date,
                       unusable: list[Unusable]) -> tuple[DosePeriod, ...]:
-    """Sirolimus orders, oldest first; each ends at its bounds end, the next order's start, or its stop."""
+    """Sirolimus orders, oldest first; each ends at its bounds end, the next order's start, or its stop.
+
+    An order still in force (active/on-hold, its own end after) when a later one starts is not replaced by
+    it: both stay in force and the later one carries a problem (the history is then unreadable)."""
     selected = []
     for request in requests:
         med = read_medication(request, "sirolimus", medications)
         if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
             continue
-        if request.get("intent") not in {None, "order", "original-order", "instance-order", "plan"}:
+        if request.get("intent") not in PRESCRIPTION_INTENTS:  # a plan or proposal is not a prescription
             continue
         start, end = _bounds(request)
         if start is None or start > today:
@@ -49,12 +73,21 @@ def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dic
             continue
         selected.append((start, end, request, med))
     selected.sort(key=lambda item: (item[0], str(item[2].get("authoredOn", ""))))
+    # Two orders in force at once (neither replaces the other): the daily dose taken cannot be known.
+    overlaps: dict[int, list[str]] = {}
+    overlapped: set[int] = set()
+    for j, (later_start, _, _, _) in enumerate(selected):
+        for i in range(j):
+            earlier = selected[i]
+            if _still_in_force(str(earlier[2].get("status")), earlier[1], later_start):
+                overlaps.setdefault(j, []).append(_overlap_reason(earlier, later_start))
+                overlapped.add(i)
     periods: list[DosePeriod] = []
     for i, (start, end, request, med) in enumerate(selected):
         next_start = selected[i + 1][0] if i + 1 < len(selected) else None
         status = str(request.get("status", "unknown"))
-        if next_start is not None and (end is None or next_start < end):
-            end = next_start
+        if next_start is not None and i not in overlapped and (end is None or next_start < end):
+            end = next_start  # replaced by the next order
         if end is None and status in ENDED_STATUSES:
             # stopped without an end date: it ended, and the last day we know of is its own record
             end = parse_date(request.get("dispenseRequest", {}).get("validityPeriod", {}).get("end")) or today
@@ -66,10 +99,12 @@ def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dic
             formulation=med.form, strength_mg=med.strength_mg,
             ml_per_administration=dose.ml_per_administration,
             tablets_per_administration=dose.tablets_per_administration,
-            problems=dose.problems,
+            problems=dose.problems + tuple(overlaps.get(i, ())),
         ))
         if dose.problems:
             unusable.append(Unusable(ref(request), "sirolimus dose unreadable: " + "; ".join(dose.problems)))
+        for reason in overlaps.get(i, ()):
+            unusable.append(Unusable(ref(request), reason))
     return tuple(periods)
 
 

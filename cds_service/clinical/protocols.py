@@ -32,6 +32,7 @@ class TroughRules:
     monitoring_interval_days: int  # KHE rule 3: "a trough level every month"
     accepted_statuses: tuple[str, ...]
     non_trough_markers: tuple[str, ...]
+    plausible_min_ng_ml: float  # (choice, decision 0011) below this a level is implausible
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class SanityLimits:
     weight_max_age_days: int
     tenfold_ratio_low: float
     tenfold_ratio_high: float
+    min_weight_kg: float  # (choice, decision 0013) a lighter weight is implausible
+    max_weight_change_fraction: float  # (choice, decision 0013) how far two weights within the
+    weight_jump_window_days: int  # window may differ: larger <= smaller x (1 + fraction)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Protocol:
     target_high_ng_ml: float | None
     titration_aim: str
     titration_line: str
+    titration_max_fold_change: float | None  # (choice, decision 0012) one level's largest dose ratio
     starting_dose_mg_per_kg_day: float | None
     starting_administrations_per_day: int
     trough: TroughRules
@@ -144,15 +149,18 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         target_high_ng_ml=target["high"] if target else None,
         titration_aim=titration["aim"],
         titration_line=titration["protocol_line"],
+        titration_max_fold_change=titration.get("max_fold_change"),
         starting_dose_mg_per_kg_day=data.get("starting_dose_mg_per_kg_day"),
         starting_administrations_per_day=data.get("starting_administrations_per_day", 2),
         trough=TroughRules(t["steady_state_days"], t["max_age_days"], t["plausible_max_ng_ml"],
                            t["monitoring_interval_days"], tuple(t["accepted_statuses"]),
-                           tuple(t["non_trough_markers"])),
+                           tuple(t["non_trough_markers"]), plausible_min_ng_ml=t["plausible_min_ng_ml"]),
         measuring=Measuring(m["solution_mg_per_ml"], m["solution_step_ml"],
                             tuple(sorted(m["tablet_strengths_mg"], reverse=True))),
         sanity=SanityLimits(s["max_mg_per_kg_day"], s["max_daily_mg"], s["weight_max_age_days"],
-                            s["tenfold_ratio_low"], s["tenfold_ratio_high"]),
+                            s["tenfold_ratio_low"], s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],
+                            max_weight_change_fraction=s["max_weight_change_fraction"],
+                            weight_jump_window_days=s["weight_jump_window_days"]),
         taper=taper,
         eligibility=data.get("eligibility", {}),
     )

@@ -37,9 +37,11 @@ def relapse_signals(record: PatientRecord, taper_start: date, rules: RelapseRule
         explicit = condition.clinical_status in {"relapse", "recurrence"}
         on = condition.recorded_on
         if on is None or on < taper_start:
-            if not explicit:
+            if not explicit and condition.abatement_on is None:
                 continue  # an "active" KHE Condition from before the taper is the original diagnosis
-            on = today  # the record says relapse now, without a date
+            # "relapse"/"recurrence", or a Condition once in remission (abatement recorded) that is
+            # active again: the record says relapse now, without a date of its own.
+            on = today
         signals.append(RelapseSignal(on, "condition_status",
                                      f"KHE recorded as '{condition.clinical_status}'",
                                      Evidence(condition.resource, condition.clinical_status, None, on)))

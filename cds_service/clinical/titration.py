@@ -38,7 +38,8 @@ def checked(proposal: ProposedDose, weight_kg: float, protocol: Protocol
 
 def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_kg: float
             ) -> tuple[ProposedDose | None, tuple[Finding, ...]]:
-    """Within the target range: keep the dose. Outside: the linear relation, rounded, checked."""
+    """Within the target range: keep the dose. Outside: the linear relation, rounded, checked; a change
+    beyond `titration.max_fold_change` from one level is not proposed (repeat the trough first)."""
     assert trough.value_ng_ml is not None and protocol.target_ng_ml is not None
     low, high = protocol.target_low_ng_ml or 0.0, protocol.target_high_ng_ml or 0.0
     formulation = current.formulation or "solution"
@@ -53,6 +54,14 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
         shown = f"{ideal:.3g}" if math.isfinite(ideal) else "unbounded"
         return None, (Finding("proposal-above-limit", "critical",
                               f"the computed dose ({shown} mg/day) is beyond the sanity limits: not proposed"),)
+    fold = protocol.titration_max_fold_change
+    ratio = ideal / current.daily_mg if current.daily_mg > 0 else math.inf
+    if fold is not None and not 1 / fold - 1e-9 <= ratio <= fold + 1e-9:
+        # (choice, decision 0012) one level never more than doubles or halves the dose: a level that
+        # far from the target is more often a sampling or timing error than a true change.
+        return None, (Finding("change-needs-confirmation", "warning",
+                              f"a single level of {trough.value_ng_ml:g} ng/mL would change the dose "
+                              f"×{ratio:.2g}: repeat the trough to confirm it before a change this large"),)
     rule = "linear_adjustment_to_target"
     reg = rounded_regimen(ideal, current.per_day, formulation, protocol.measuring)
     predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)

@@ -314,7 +314,8 @@ def test_stop_alternative_removes_the_draft():
     [stop] = [s for s in card["suggestions"] if s["label"].startswith("Stop")]
     assert stop["actions"][0] == {
         "type": "delete",
-        "description": "Remove this sirolimus order: stop sirolimus. Taper complete: stop with monitoring.",
+        "description": "Remove this sirolimus order, and discontinue the active sirolimus order: stop sirolimus. "
+        "Taper complete: stop with monitoring.",
         "resourceId": ["MedicationRequest/request-123"],
     }
 

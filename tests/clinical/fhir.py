@@ -1,7 +1,7 @@
 """Small builders of plain FHIR R4 JSON for the clinical tests (what an EHR would send)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -50,6 +50,17 @@ def sirolimus(start: date, dose: float, unit: str = "mL", per_day: int = 2, prod
                                                          "boundsPeriod": bounds}},
                                    "doseAndRate": [{"doseQuantity": {"value": dose, "unit": unit, "system": UCUM,
                                                                      "code": unit}}]}]}
+
+
+def chain(*orders: dict[str, Any]) -> list[dict[str, Any]]:
+    """Successive sirolimus orders, each replacing the one before: as the synthetic patients, the earlier
+    order is completed and its boundsPeriod.end (inclusive) is the day before the next order's start."""
+    for earlier, later in zip(orders, orders[1:], strict=False):
+        next_start = date.fromisoformat(later["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["start"])
+        earlier["status"] = "completed"
+        earlier["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] = (
+            next_start - timedelta(days=1)).isoformat()
+    return list(orders)
 
 
 def drug(atc: str, start: date, status: str = "active") -> dict[str, Any]:

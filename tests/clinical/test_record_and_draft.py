@@ -35,8 +35,8 @@ def test_an_invalid_resource_is_reported_with_its_id_not_dropped() -> None:
 
 
 def test_dose_history_in_ml_and_tablets() -> None:
-    res = [fhir.sirolimus(date(2025, 1, 1), 0.4), fhir.sirolimus(date(2026, 1, 1), 1, unit="{pill}",
-                                                                 product=fhir.TAB_05, per_day=1)]
+    res = fhir.chain(fhir.sirolimus(date(2025, 1, 1), 0.4), fhir.sirolimus(date(2026, 1, 1), 1, unit="{pill}",
+                                                                         product=fhir.TAB_05, per_day=1))
     record = build_record(fhir.patient(date(2020, 1, 1)), res, TODAY)
     first, second = record.sirolimus_doses
     assert first.daily_dose_mg == pytest.approx(0.8) and first.end == date(2026, 1, 1)  # 0.4 mL x 1 mg/mL x 2

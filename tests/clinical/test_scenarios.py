@@ -85,8 +85,9 @@ def test_trough_in_nmol_per_litre_is_converted() -> None:
     # a peak sample is not a trough
     (baseline(None) + [fhir.trough(6.0, date(2026, 11, 15), code={"text": "sirolimus peak"})], None, "peak"),
     # too soon: dose changed 2026-11-10, trough 2026-11-15 (5 days < 14)
-    ([fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.sirolimus(date(2024, 1, 1), 0.5),
-      fhir.sirolimus(date(2026, 11, 10), 0.4), fhir.trough(6.0, date(2026, 11, 15))],
+    ([fhir.weight(20, date(2026, 11, 15)), fhir.khe(),
+      *fhir.chain(fhir.sirolimus(date(2024, 1, 1), 0.5), fhir.sirolimus(date(2026, 11, 10), 0.4)),
+      fhir.trough(6.0, date(2026, 11, 15))],
      "trough-too-soon", "steady state"),
 ])
 def test_no_dose_from_an_unusable_level(resources: list[dict[str, Any]], finding: str | None,
@@ -144,12 +145,21 @@ def test_ihhe_without_propranolol_says_so() -> None:
 
 
 def test_ihhe_titrates_to_the_middle_of_8_to_15() -> None:
-    # 0.6 mg/day, trough 5: 0.6 x 11.5/5 = 1.38 mg/day = 0.69 mL bid; predicted 5 x 1.38/0.6 = 11.5
-    res = ihhe_infant() + [fhir.sirolimus(date(2026, 10, 1), 0.3), fhir.trough(5.0, date(2026, 11, 18))]
+    # 0.6 mg/day, trough 6: 0.6 x 11.5/6 = 1.15 mg/day = 0.575 -> 0.58 mL bid = 1.16 mg/day (x1.93,
+    # within the 2-fold limit of decision 0012); predicted 6 x 1.16/0.6 = 11.6
+    res = ihhe_infant() + [fhir.sirolimus(date(2026, 10, 1), 0.3), fhir.trough(6.0, date(2026, 11, 18))]
     d = run(res, fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
     assert d.phase is Phase.SEQUENTIAL
-    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(1.38)
-    assert d.proposed_dose.predicted_trough_ng_ml == pytest.approx(11.5)
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(1.16)
+    assert d.proposed_dose.predicted_trough_ng_ml == pytest.approx(11.6)
+
+
+def test_one_level_asking_for_more_than_a_doubling_needs_confirmation() -> None:
+    # trough 5: 0.6 x 11.5/5 = 1.38 mg/day is x2.3: decision 0012 refuses it and asks for a repeat level
+    res = ihhe_infant() + [fhir.sirolimus(date(2026, 10, 1), 0.3), fhir.trough(5.0, date(2026, 11, 18))]
+    d = run(res, fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
+    assert d.proposed_dose is None
+    assert any(f.code == "change-needs-confirmation" for f in d.findings)
 
 
 def test_broad_code_alone_does_not_make_an_ihhe_diagnosis() -> None:
@@ -163,7 +173,7 @@ def test_broad_code_alone_does_not_make_an_ihhe_diagnosis() -> None:
 def taper(start: date, orders: list[tuple[date, float]], trough: tuple[date, float] | None,
           extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     res = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.careplan(start)]
-    res += [fhir.sirolimus(on, ml) for on, ml in orders]
+    res += fhir.chain(*[fhir.sirolimus(on, ml) for on, ml in orders])
     if trough:
         res.append(fhir.trough(trough[1], trough[0]))
     return res + (extra or [])
@@ -268,7 +278,10 @@ def test_tablets_cannot_make_a_10_percent_step_so_the_solution_is_offered() -> N
            fhir.sirolimus(date(2024, 1, 1), 1, unit="{pill}", product=fhir.TAB_1),
            fhir.trough(6.0, date(2026, 11, 15))]
     d = run(res)
-    assert d.proposed_dose is None and any("tablets" in r for r in d.no_proposal_reasons)
+    # Decision 0005: the step is proposed as the oral solution, 0.9 mg (0.9 mL) twice daily, -10 %.
+    assert d.proposed_dose is not None and d.proposed_dose.regimen.formulation == "solution"
+    assert d.proposed_dose.regimen.ml_per_administration == pytest.approx(0.9)
+    assert d.proposed_dose.percent_change == pytest.approx(-10.0)
     solution = next(a for a in d.alternatives if a.kind == "solution_equivalent")
     assert solution.dose is not None and solution.dose.regimen.ml_per_administration == pytest.approx(0.9)
     assert "bioequivalent" in solution.note
@@ -324,9 +337,13 @@ def criteria(d: Decision) -> dict[str, str]:
 def test_all_inclusion_criteria_met_but_exclusions_unknown_without_confirmation() -> None:
     d = run(ELIGIBLE)
     answers = criteria(d)
-    for cid in ("diagnosis", "age", "remission", "no_toxicity", "liver_function", "kidney_function", "consent"):
+    for cid in ("diagnosis", "age", "remission", "liver_function", "kidney_function", "consent"):
         assert answers[cid] == "met", cid
     assert answers["hypertension"] == "unknown"  # absence from the problem list is not proof
+    # "No known allergy" is no evidence about earlier toxicity (mucositis is not an allergy).
+    assert answers["no_toxicity"] == "unknown"
+    # ...but both are the prescriber's to confirm (decision 0010): the taper can be offered.
+    assert {c.criterion_id for c in d.eligibility[0].to_confirm} >= {"hypertension", "no_toxicity"}
     assert d.eligibility[0].answer == "unknown"
     assert any(m.kind is MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION for m in d.monitoring)
 

@@ -10,8 +10,7 @@ import pytest
 from flask import Flask
 
 from cds_service.synthetic.seed import seed
-from tests.e2e.support import TODAY, AuditDb, clock, patients_bundle
-from tests.support.app import make_app
+from tests.e2e.support import TODAY, AuditDb, e2e_app, patients_bundle
 
 SYNTHETIC = [
     "ihhe-propranolol-failed",
@@ -35,10 +34,6 @@ def fhir(fhir_server: Any) -> Any:
     return fhir_server
 
 
-def _app(tmp_path: Path, fhir: Any, database_url: str) -> Flask:
-    return make_app(tmp_path, fhir_servers=(fhir.base_url,), database_url=database_url, clock=clock)
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'e2e.db'}"
@@ -46,7 +41,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(tmp_path: Path, fhir: Any, sqlite_url: str) -> Flask:
-    return _app(tmp_path, fhir, sqlite_url)
+    return e2e_app(tmp_path, fhir, sqlite_url)
 
 
 @pytest.fixture

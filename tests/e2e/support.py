@@ -33,10 +33,12 @@ import sqlalchemy
 from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service.store import _engine_url, decision_cards, decisions, feedback
 from fhir_profiles.schemas import problems
+from tests.support.app import make_app
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PROTOCOLS = Path(__file__).resolve().parents[2] / "fhir_profiles" / "protocols"
@@ -154,6 +156,11 @@ def service_for(request: dict[str, Any]) -> str:
     return MONITORING if request["hook"] == "patient-view" else DOSING
 
 
+def e2e_app(tmp_path: Path, fhir: Any, database_url: str) -> Flask:
+    """The app under test: the test FHIR server allowed, its own database, the clock at TODAY noon (UTC)."""
+    return make_app(tmp_path, fhir_servers=(fhir.base_url,), database_url=database_url, clock=clock)
+
+
 def call_hook(client: FlaskClient, request: dict[str, Any]) -> list[dict[str, Any]]:
     """POST the hook request; 200 and a response valid against the hook-response schema; the cards."""
     response = client.post(f"/cds-services/{service_for(request)}", json=request)
@@ -218,9 +225,10 @@ def check_dose(resource: dict[str, Any], *, mg: float, per_day: int, patient_id:
 def check_trough(resource: dict[str, Any], *, due: dt.date, patient_id: str) -> None:
     """Valid R4 ServiceRequest for a sirolimus trough (LOINC 29247-4) on its due date."""
     model = ServiceRequest.model_validate(resource)
-    assert any(c.system == LOINC and c.code == "29247-4" for c in model.code.coding)
+    assert any(c.system == LOINC and c.code == "29247-4" for c in model.code.coding), resource["code"]
     assert model.subject.reference == f"Patient/{patient_id}"
-    assert resource["occurrenceDateTime"][:10] == due.isoformat()
+    assert resource["occurrenceDateTime"][:10] == due.isoformat(), (
+        f"trough ordered for {resource['occurrenceDateTime']}, expected {due.isoformat()}")
 
 
 def check_careplan(resource: dict[str, Any], *, protocol: str, patient_id: str) -> CarePlan:
@@ -316,30 +324,45 @@ def post_feedback(client: FlaskClient, service_id: str, body: dict[str, Any]) ->
 
 
 def check_feedback(client: FlaskClient, db: AuditDb, request: dict[str, Any], card: dict[str, Any]) -> None:
-    """Accepted (with the recommended suggestion, when the card has one) and overridden (with one of the
-    card's override reasons), each posted twice: one row per (card, outcome, timestamp), each linked to
-    the decision whose cards hold this card."""
+    """Accepted (with the recommended suggestion, else the first; CDS Hooks requires acceptedSuggestions
+    for an accepted outcome, so a card without suggestions is only overridden) and overridden (with one
+    of the card's override reasons), each posted twice: one row per (card, outcome, timestamp), each
+    linked to the decision whose cards hold this card."""
     service_id = service_for(request)
     accepted_at, overridden_at = f"{TODAY}T12:01:00Z", f"{TODAY}T12:02:30Z"
-    suggestions = [s for s in card.get("suggestions", []) if s.get("isRecommended")]
-    accepted = fill(read_fixture("feedback-accepted.json"), {
-        "cardUuid": card["uuid"], "suggestionUuid": suggestions[0]["uuid"] if suggestions else "",
-        "outcomeTimestamp": accepted_at})
-    if not suggestions:
-        del accepted["feedback"][0]["acceptedSuggestions"]
+    offered = card.get("suggestions", [])
+    chosen = next((s for s in offered if s.get("isRecommended")), offered[0] if offered else None)
     reason = (card.get("overrideReasons") or [{"system": "https://example.org/override", "code": "other",
                                                 "display": "Other"}])[0]
     overridden = fill(read_fixture("feedback-overridden.json"), {
         "cardUuid": card["uuid"], "overrideSystem": reason["system"], "overrideCode": reason["code"],
         "overrideDisplay": reason["display"], "outcomeTimestamp": overridden_at})
-    for body in (accepted, accepted, overridden, overridden):
+    bodies = [overridden, overridden]
+    expected = [("overridden", overridden_at)]
+    if chosen is not None:
+        accepted = fill(read_fixture("feedback-accepted.json"), {
+            "cardUuid": card["uuid"], "suggestionUuid": chosen["uuid"], "outcomeTimestamp": accepted_at})
+        bodies = [accepted, accepted, *bodies]
+        expected.insert(0, ("accepted", accepted_at))
+    for body in bodies:
         post_feedback(client, service_id, body)
     rows = db.feedback_rows(card["uuid"])
-    assert sorted((r["outcome"], r["outcome_timestamp"]) for r in rows) == [
-        ("accepted", accepted_at), ("overridden", overridden_at)]
+    assert sorted((r["outcome"], r["outcome_timestamp"]) for r in rows) == expected
     decision_id = db.decision_holding(card["uuid"])
     assert all(r["decision_id"] == decision_id and r["service_id"] == service_id for r in rows)
     by_outcome = {r["outcome"]: r for r in rows}
-    if suggestions:
-        assert _json(by_outcome["accepted"]["accepted_suggestions"]) == [{"id": suggestions[0]["uuid"]}]
+    if chosen is not None:
+        assert _json(by_outcome["accepted"]["accepted_suggestions"]) == [{"id": chosen["uuid"]}]
     assert _json(by_outcome["overridden"]["override_reason"])["reason"]["code"] == reason["code"]
+
+
+def run(client: FlaskClient, db: AuditDb, fhir: Any, fixture: str, patient_id: str, *, protocol: str | None,
+        **draft: Any) -> list[dict[str, Any]]:
+    """One hook call as the fixture shapes it, then its audit row and feedback on every card (checked
+    first, so that a clinical assertion failing later does not hide the audit trail's state)."""
+    request = load_request(fixture, patient_id=patient_id, fhir=fhir, **draft)
+    cards = call_hook(client, request)
+    check_audit(db, request, cards, protocol=protocol, token=fhir.token)
+    for card in cards:
+        check_feedback(client, db, request, card)
+    return cards

@@ -1,0 +1,53 @@
+"""Scenarios from the independent safety review (taper, relapse, remission), each from the protocol text."""
+from datetime import date
+
+import pytest
+
+from cds_service.clinical.decision import MonitoringKind
+from tests.clinical import fhir
+from tests.clinical.test_scenarios import ELIGIBLE, criteria, run, taper
+
+
+def test_a_khe_condition_in_remission_set_back_to_active_during_the_taper_is_a_relapse():
+    """Section 5: "a Condition for KHE whose clinicalStatus becomes relapse or recurrence (or active)
+    after the taper began" -> rule 7: go back to the previously effective dose."""
+    # Taper began 2026-09-01 on 0.5 mL bid (1.0 mg/day); reduced to 0.45 mL bid on 2026-10-01.
+    # The KHE Condition (remission since 2023, recorded 2020) is now 'active' again.
+    reactivated = fhir.khe(status="active", abated=date(2023, 1, 1), recorded=date(2020, 5, 1))
+    resources = taper(date(2026, 9, 1), [(date(2024, 1, 1), 0.5), (date(2026, 10, 1), 0.45)],
+                      (date(2026, 11, 10), 5.0))
+    resources = [r for r in resources if r.get("resourceType") != "Condition"] + [reactivated]
+    d = run(resources)
+    assert any(m.kind is MonitoringKind.POSSIBLE_RELAPSE for m in d.monitoring)
+    assert d.proposed_dose is not None and d.proposed_dose.rule == "relapse_return_to_effective_dose"
+    assert d.proposed_dose.daily_dose_mg == pytest.approx(1.0)  # the dose before the reduction
+
+
+def test_an_active_khe_diagnosis_never_put_in_remission_is_not_a_relapse_signal():
+    # The problem list kept the original diagnosis 'active', no abatement: not a change after the taper.
+    original = fhir.khe(status="active", abated=None, recorded=date(2020, 5, 1))
+    resources = taper(date(2026, 9, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0))
+    resources = [r for r in resources if r.get("resourceType") != "Condition"] + [original]
+    d = run(resources)
+    assert not any(m.kind is MonitoringKind.POSSIBLE_RELAPSE for m in d.monitoring)
+
+
+def test_remission_counts_from_the_latest_episode():
+    """Inclusion: "at least 2 years of remission": an episode resolved in 2019 does not make up for a
+    remission that began 200 days ago."""
+    old_episode = fhir.khe(status="resolved", abated=date(2019, 1, 1))
+    recent = fhir.khe(status="remission", abated=date(2026, 5, 6))
+    resources = [r for r in ELIGIBLE if r.get("resourceType") != "Condition"] + [old_episode, recent]
+    assert criteria(run(resources))["remission"] == "not_met"
+
+
+def test_a_careplan_on_hold_pauses_the_taper():
+    """Which protocol a child is on is read from the CarePlan; one put on hold proposes no reduction."""
+    resources = taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0))
+    for resource in resources:
+        if resource["resourceType"] == "CarePlan":
+            resource["status"] = "on-hold"
+    d = run(resources)
+    assert d.arm is not None and d.arm.on_hold
+    assert d.proposed_dose is None
+    assert any("on hold" in reason for reason in d.no_proposal_reasons)
