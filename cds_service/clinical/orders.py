@@ -117,6 +117,8 @@ def read_drug_exposures(requests: list[dict[str, Any]], medications: dict[str, d
         med = read_medication(request, valueset, medications)
         if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
             continue
+        if request.get("intent") not in PRESCRIPTION_INTENTS:  # a propranolol plan is not propranolol given
+            continue
         if current and request.get("status") not in CURRENT_STATUSES:
             continue
         start, end = _bounds(request)
