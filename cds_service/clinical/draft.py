@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Literal
 
 from .decision import DoseRegimen
+from .facts import daily_dose_mg
 from .medication import _first, read_dose, read_medication
 from .validate import parse_date
 from .valuesets import match_concept
@@ -42,9 +43,7 @@ class DraftOrder:
 
     @property
     def daily_dose_mg(self) -> float | None:
-        if self.mg_per_administration is None or self.administrations_per_day is None:
-            return None
-        return round(self.mg_per_administration * self.administrations_per_day, 6)
+        return daily_dose_mg(self.mg_per_administration, self.administrations_per_day)
 
     @property
     def complete(self) -> bool:

@@ -6,6 +6,13 @@ from datetime import date
 from typing import Literal
 
 
+def daily_dose_mg(mg_per_administration: float | None, administrations_per_day: float | None) -> float | None:
+    """mg per dose x doses per day (clinical-protocol.md 3); None when either is unknown."""
+    if mg_per_administration is None or administrations_per_day is None:
+        return None
+    return round(mg_per_administration * administrations_per_day, 6)
+
+
 @dataclass(frozen=True)
 class Unusable:
     resource: str  # "Observation/abc"
@@ -65,9 +72,7 @@ class DosePeriod:
 
     @property
     def daily_dose_mg(self) -> float | None:
-        if self.mg_per_administration is None or self.administrations_per_day is None:
-            return None
-        return round(self.mg_per_administration * self.administrations_per_day, 6)
+        return daily_dose_mg(self.mg_per_administration, self.administrations_per_day)
 
     def in_force_on(self, on: date) -> bool:
         return self.start <= on and (self.end is None or on < self.end)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .facts import daily_dose_mg
 from .valuesets import CodeMatch, match_concept
 
 TABLET_UNITS = {"{pill}", "{tbl}", "{tablet}", "{tab}", "tablet", "tab", "tabs", "tablets", "pill"}
@@ -39,9 +40,7 @@ class DoseReading:
 
     @property
     def daily_dose_mg(self) -> float | None:
-        if self.mg_per_administration is None or self.administrations_per_day is None:
-            return None
-        return round(self.mg_per_administration * self.administrations_per_day, 6)
+        return daily_dose_mg(self.mg_per_administration, self.administrations_per_day)
 
 
 def _first(value: Any) -> Any:

@@ -11,8 +11,6 @@ watchdog timer shuts the socket down when the budget runs out: a dripping server
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import re
 import socket
 import threading
@@ -25,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from cds_service import strict_json
 from cds_service.config import FhirSettings
 
 _CHUNK_BYTES = 64 * 1024
@@ -206,7 +205,7 @@ class FhirClient:
         if watchdog.fired:  # a close-delimited body cut short is not the whole answer
             raise FhirFetchError("timed out while reading the response")
         try:
-            document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+            document = strict_json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise FhirFetchError("the FHIR server's response is not valid JSON") from exc
         if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
@@ -234,17 +233,6 @@ class _Watchdog:
 
     def cancel(self) -> None:
         self._timer.cancel()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

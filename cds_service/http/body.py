@@ -12,12 +12,12 @@ a JSON object at the top.
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 from flask import Request
 
+from cds_service import strict_json
 from cds_service.config import LimitSettings
 from cds_service.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from cds_service.http.logs import remember_hook_instance
@@ -61,46 +61,13 @@ def parse_strict_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest("the body is not valid JSON: it is not UTF-8 text") from exc
     try:
-        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant,
-                          parse_float=_finite_float, parse_int=_bounded_int)
+        return strict_json.loads(text)
     except RecursionError as exc:
         raise BadRequest("the body is nested too deeply") from exc
-    except _Refused as exc:
+    except strict_json.Refused as exc:
         raise BadRequest(f"the body is not acceptable JSON: {exc}") from exc
     except ValueError as exc:  # JSONDecodeError, and int() past the digit limit
         raise BadRequest(f"the body is not valid JSON: {_reason(exc)}") from exc
-
-
-class _Refused(ValueError):
-    """Valid to `json.loads`, refused here."""
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Refused(f"duplicate member name '{key[:40]}'")
-            seen.add(key)
-    return document
-
-
-def _no_constant(name: str) -> Any:
-    raise _Refused(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Refused("a number is too large")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text) > 40:  # far beyond any clinical value, well inside int()'s 4300-digit limit
-        raise _Refused("a number has too many digits")
-    return int(text)
 
 
 def _kind(value: Any) -> str:
