@@ -32,13 +32,16 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "relapse-signal": "Possible relapse signal",
     "change-needs-confirmation": "One level would change the dose more than 2-fold",
     "trough-censored": "Level outside the assay's range",
+    "no-propranolol-on-record": "No propranolol on record before sirolimus",
+    "reduction-during-stabilisation": "Draft reduces during the 3-month stabilisation",
 }
 NOT_BIOEQUIVALENT = (
     "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
     "a new trough is due after the switch."
 )
 # Draft findings whose correction is a different dose (the core's codes, clinical/findings.py).
-DRAFT_BREAKS_PROTOCOL = {"reduction-exceeds-cap", "change-too-soon", "increase-during-taper"}
+DRAFT_BREAKS_PROTOCOL = {"reduction-exceeds-cap", "change-too-soon", "increase-during-taper",
+                         "reduction-during-stabilisation"}
 TABLETS_CANNOT_STEP = "Tablets are never split, so they cannot make this step."
 SWITCH_LABEL = "Switch to oral solution"
 

@@ -97,6 +97,11 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     eligibility: list[Eligibility] = []
     if protocol.ref.protocol_id == IHHE_SEQUENTIAL:
         eligibility.append(ihhe_sequential(record, protocol, today, sirolimus_ordered))
+        if not record.propranolol:
+            # "checks that propranolol was given before ... and says so plainly when it finds none"
+            findings.append(Finding("no-propranolol-on-record", "warning",
+                                    "no propranolol order is on record: this protocol sequences sirolimus after "
+                                    "propranolol failed; confirm propranolol was given"))
     else:
         eligibility.append(guided_discontinuation(record, protocols[KHE_GUIDED], today))
 

@@ -91,6 +91,10 @@ def draft_findings(draft: DraftOrder, protocol: Protocol, phase: Phase | None, t
             found.append(Finding("reduction-exceeds-cap", "warning",
                                  f"the draft reduces to {daily:g} mg/day, more than {cap:.0%} below "
                                  f"{reference:g} mg/day within {rules.window_days} days (protocol rule 1/8)", ev))
+        if daily < current.daily_mg and phase in {Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING}:
+            found.append(Finding("reduction-during-stabilisation", "warning",
+                                 "the draft reduces the dose during the 3-month stabilisation after a relapse "
+                                 "(rule 8: reductions of at most 5 % a month only after it)", ev))
         if daily > current.daily_mg and not signals:
             found.append(Finding("increase-during-taper", "warning",
                                  "the draft increases the dose during the taper without a recorded relapse "

@@ -51,3 +51,24 @@ def test_a_careplan_on_hold_pauses_the_taper():
     assert d.arm is not None and d.arm.on_hold
     assert d.proposed_dose is None
     assert any("on hold" in reason for reason in d.no_proposal_reasons)
+
+
+def test_ihhe_without_propranolol_on_record_is_said_plainly():
+    """Section 1A: the service "checks that propranolol was given before ... and says so plainly when it
+    finds none" (a warning, not only a row in the eligibility table)."""
+    from tests.clinical.test_scenarios import ihhe_infant
+
+    d = run(ihhe_infant(propranolol=False), fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
+    assert any(f.code == "no-propranolol-on-record" and f.severity == "warning" for f in d.findings)
+    with_propranolol = run(ihhe_infant(), fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
+    assert not any(f.code == "no-propranolol-on-record" for f in with_propranolol.findings)
+
+
+def test_a_draft_reduction_during_the_stabilisation_is_flagged():
+    """Rule 8: "After a 3-month stabilisation at that dose, reductions of at most 5 % a month may be
+    considered": a reduction 40 days after the return is too early."""
+    from tests.clinical.test_scenarios import RELAPSE_ORDERS
+
+    orders = [*RELAPSE_ORDERS, (date(2026, 10, 13), 0.45)]  # returned to 0.9 mg/day 40 days ago
+    d = run(taper(date(2025, 6, 1), orders, (date(2026, 11, 20), 5.0)), fhir.draft(0.43, "mL", 2))
+    assert any(f.code == "reduction-during-stabilisation" for f in d.findings)
