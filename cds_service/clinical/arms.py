@@ -38,9 +38,13 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
             if protocol is not None:
                 taper_start = plan.period_start if protocol.ref.protocol_id == KHE_GUIDED else None
                 held = plan.status == "on-hold"
+                named_version = canonical.partition("|")[2]
+                version_note = (f"; it names version {named_version}, these rules are version "
+                                f"{protocol.ref.version}: review" if named_version not in ("", protocol.ref.version)
+                                else "")
                 return ArmAssignment(protocol.ref.protocol_id, protocol.default_arm, "careplan", plan.resource,
                                      taper_start, plan.resource.split("/")[-1],
-                                     f"CarePlan {plan.resource} instantiates {canonical}"
+                                     f"CarePlan {plan.resource} instantiates {canonical}{version_note}"
                                      + (" (on hold: the taper is paused)" if held else ""), on_hold=held)
     for subject in record.research_subjects:
         if subject.arm in ARM_TO_PROTOCOL and subject.status not in ENDED_SUBJECT:

@@ -81,9 +81,14 @@ def read_research_subjects(subjects: list[dict[str, Any]], unusable: list[Unusab
     return tuple(result)
 
 
+GUIDED_PLAN_URL = "https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation"
+
+
 def _names_trial(consent: dict[str, Any], studies: tuple[str, ...]) -> bool:
+    """The Consent names the trial (its registration id) or the guided-discontinuation PlanDefinition;
+    a free-text word such as "discontinuation" is not enough (it may be about anything)."""
     text = str(consent)
-    return any(study in text for study in studies) or "discontinuation" in text.lower()
+    return any(study in text for study in studies) or GUIDED_PLAN_URL in text
 
 
 def read_consents(consents: list[dict[str, Any]], unusable: list[Unusable],

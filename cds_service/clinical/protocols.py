@@ -174,8 +174,10 @@ class Protocols:
         return self.by_id[protocol_id]
 
     def by_canonical(self, canonical: str) -> Protocol | None:
-        """`<url>|<version>` or the bare url -> Protocol (a version that differs is still matched by url)."""
-        url = canonical.split("|", 1)[0]
+        """`<url>|<version>` or the bare url -> Protocol, matched by url (the caller notes a version
+        that differs from the one loaded: following the child's protocol under these rules is safer
+        than falling back to another protocol's)."""
+        url = canonical.partition("|")[0]
         return next((p for p in self.by_id.values() if p.ref.plan_definition_url == url), None)
 
 

@@ -72,3 +72,22 @@ def test_a_draft_reduction_during_the_stabilisation_is_flagged():
     orders = [*RELAPSE_ORDERS, (date(2026, 10, 13), 0.45)]  # returned to 0.9 mg/day 40 days ago
     d = run(taper(date(2025, 6, 1), orders, (date(2026, 11, 20), 5.0)), fhir.draft(0.43, "mL", 2))
     assert any(f.code == "reduction-during-stabilisation" for f in d.findings)
+
+
+def test_a_careplan_naming_another_protocol_version_is_followed_and_says_so():
+    resources = taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0))
+    for resource in resources:
+        if resource["resourceType"] == "CarePlan":
+            resource["instantiatesCanonical"] = [fhir.GUIDED.replace("|1.0.0", "|2.0.0")]
+    d = run(resources)
+    assert d.arm is not None and d.arm.protocol_id == "khe-guided-discontinuation"
+    assert "names version 2.0.0" in d.arm.note and "version 1.0.0" in d.arm.note
+
+
+def test_a_consent_that_only_mentions_discontinuation_is_not_trial_consent():
+    from tests.clinical.test_scenarios import ELIGIBLE
+
+    vague = fhir.consent()
+    vague["category"] = [{"text": "Consent to discontinuation of parenteral nutrition"}]
+    resources = [r for r in ELIGIBLE if r.get("resourceType") != "Consent"] + [vague]
+    assert criteria(run(resources))["consent"] != "met"
