@@ -15,7 +15,7 @@ from typing import Any, Literal
 from .decision import DoseRegimen
 from .facts import daily_dose_mg
 from .medication import _first, read_dose, read_medication
-from .validate import parse_date
+from .validate import MALFORMED, parse_date
 from .valuesets import match_concept
 
 DraftKind = Literal["sirolimus", "not_sirolimus", "no_medication"]
@@ -76,7 +76,25 @@ def _reason_valuesets(resource: dict[str, Any]) -> tuple[str, ...]:
 
 
 def read_draft(resource: Any) -> DraftOrder:
-    """The draft order, read as far as it goes."""
+    """The draft order, read as far as it goes; a malformed element becomes a plain-words problem."""
+    try:
+        return _read_draft(resource)
+    except MALFORMED:
+        try:
+            med = read_medication(resource, "sirolimus", {})
+            kind: DraftKind = "sirolimus" if med.match else "not_sirolimus" if med.has_medication else "no_medication"
+        except MALFORMED:
+            kind, med = "no_medication", None
+        return DraftOrder(
+            resource_id=None, kind=kind, medication=med.label if med else "", medication_how=None,
+            formulation=med.form if med else None, strength_mg=med.strength_mg if med else None,
+            mg_per_administration=None, ml_per_administration=None, tablets_per_administration=None,
+            administrations_per_day=None,
+            missing=("the order's dose or timing could not be read (malformed); re-enter the dose and frequency",),
+            reason_valuesets=(), text_mg=None, text_ml=None, authored_on=None)
+
+
+def _read_draft(resource: Any) -> DraftOrder:
     if not isinstance(resource, dict):
         resource = {}
     med = read_medication(resource, "sirolimus", {})
@@ -114,6 +132,9 @@ def draft_from_context(draft_orders: Any) -> dict[str, Any] | None:
         e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         and e["resource"].get("resourceType") == "MedicationRequest"]
     for request in requests:
-        if read_medication(request, "sirolimus", {}).match:
-            return request
+        try:
+            if read_medication(request, "sirolimus", {}).match:
+                return request
+        except MALFORMED:
+            continue
     return requests[0] if requests else None

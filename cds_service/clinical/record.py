@@ -7,7 +7,7 @@ silently dropped. Where each fact is read from: docs/architecture.md, "What the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -41,7 +41,7 @@ from .plans import (
     read_consents,
     read_research_subjects,
 )
-from .validate import parse_date
+from .validate import MALFORMED, is_valid, is_valid_patient, parse_date
 
 __all__ = ["PatientRecord", "build_record"]
 
@@ -132,7 +132,24 @@ def _by_type(resources: list[dict[str, Any]], patient_id: str, unusable: list[Un
 
 
 def build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today: date) -> PatientRecord:
-    """Plain JSON Patient + other resources (any order, de-duplicated) -> PatientRecord."""
+    """Plain JSON Patient + other resources (any order, de-duplicated) -> PatientRecord.
+
+    Selection runs on plain JSON first, for speed. If a malformed resource trips it, every resource is
+    validated with R4B, the invalid ones are set aside as unusable (with their ids), and the record is
+    built again from the rest: a malformed resource never crashes a call, and is never used.
+    """
+    try:
+        return _build_record(patient, resources, today)
+    except MALFORMED:
+        unusable: list[Unusable] = []
+        valid = [r for r in resources if isinstance(r, dict) and is_valid(r, unusable)]
+        if not isinstance(patient, dict) or not is_valid_patient(patient, unusable):
+            patient = {"resourceType": "Patient", "id": patient.get("id") if isinstance(patient, dict) else ""}
+        record = _build_record(patient, valid, today)
+        return replace(record, unusable=tuple(unusable) + record.unusable)
+
+
+def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today: date) -> PatientRecord:
     unusable: list[Unusable] = []
     grouped = _by_type(resources, str(patient.get("id", "")), unusable)
     observations = grouped.get("Observation", [])

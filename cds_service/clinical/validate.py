@@ -35,6 +35,11 @@ def ref(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType', '?')}/{resource.get('id', '?')}"
 
 
+# What a selector can raise on a resource whose elements have the wrong JSON shape (a list where an
+# object belongs, a number where a string does): R4B validation would have refused the resource.
+MALFORMED = (TypeError, AttributeError, ValueError, KeyError, OverflowError)
+
+
 def is_valid(resource: dict[str, Any], unusable: list[Unusable]) -> bool:
     """True if the resource validates as R4 (R4B models); else record it as unusable."""
     model = _MODELS.get(str(resource.get("resourceType")))
@@ -74,3 +79,15 @@ def status_code(concept: Any) -> str | None:
     """The code of a status CodeableConcept (Condition.clinicalStatus and the like)."""
     pairs = codes(concept)
     return pairs[0][1] if pairs else None
+
+
+def is_valid_patient(patient: dict[str, Any], unusable: list[Unusable]) -> bool:
+    """The Patient validated as R4 (R4B); an invalid one is recorded as unusable."""
+    from fhir.resources.R4B.patient import Patient
+
+    try:
+        Patient.model_validate(patient)
+    except (ValueError, TypeError) as exc:
+        unusable.append(Unusable(ref(patient), "not valid FHIR R4: " + " ".join(str(exc).splitlines()[:3])[:300]))
+        return False
+    return True
