@@ -34,6 +34,15 @@ NOT_BIOEQUIVALENT = ("the oral solution is not bioequivalent to tablets (tablets
                      "a new trough is due after the switch")
 
 
+MAX_AGE_YEARS = 21  # both protocols are paediatric: an older "child" is a record error (not a rule)
+
+
+def _plausible_patient(record: PatientRecord, today: date) -> bool:
+    age = record.age_years(today)
+    return not record.deceased and age is not None and 0 <= age <= MAX_AGE_YEARS \
+        and record.birth_date is not None and record.birth_date <= today
+
+
 HISTORY_DAYS = 548  # what the decision page's chart shows: about 18 months (display only, not a rule)
 
 
@@ -115,11 +124,17 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     last_change_on = last_change.changed_on if last_change else None
 
     weight: Measurement | None = record.latest_weight(today, protocol.sanity.weight_max_age_days)
-    weight_issues = weight_problems(record.weights_kg, today, protocol.sanity) if weight is not None else ()
+    weight_issues = (weight_problems(record.weights_kg, today, protocol.sanity, record.age_days(weight.on))
+                     if weight is not None else ())
     if weight_issues:  # decision 0013: an implausible weight counts as missing
         reasons += weight_issues
         missing.append(MissingData("a confirmed body weight",
                                    "check the weight and its unit; mark a wrong one entered-in-error"))
+        weight = None
+    elif not _plausible_patient(record, today):
+        reasons.append("the patient record is not plausible for dosing (date of birth in the future or over "
+                       f"{MAX_AGE_YEARS} years ago, or recorded as deceased)")
+        missing.append(MissingData("a plausible date of birth (and a living patient)", "correct the Patient record"))
         weight = None
     elif weight is None:
         missing.append(MissingData(f"a body weight within {protocol.sanity.weight_max_age_days} days",

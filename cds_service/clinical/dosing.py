@@ -127,8 +127,8 @@ def sanity_problems(daily_mg: float, weight_kg: float, limits: SanityLimits) -> 
     return tuple(problems)
 
 
-def weight_problems(weights_kg_newest_first: Sequence[Measurement], on: date, limits: SanityLimits
-                    ) -> tuple[str, ...]:
+def weight_problems(weights_kg_newest_first: Sequence[Measurement], on: date, limits: SanityLimits,
+                    age_days: int | None = None) -> tuple[str, ...]:
     """Why the newest weight (measured on or before `on`) cannot be used to dose (empty = usable).
 
     (choice, decision 0013) Below `min_weight_kg` a weight is implausible. Compared with each weight of
@@ -141,6 +141,11 @@ def weight_problems(weights_kg_newest_first: Sequence[Measurement], on: date, li
     if not weights:
         return ()
     newest, problems = weights[0], []
+    band = next((b for b in limits.weight_for_age_kg if age_days is not None and b[0] <= age_days < b[1]), None)
+    if band is not None and not band[2] <= newest.value <= band[3]:
+        # (decision 0014) The per-kg limit divides by the same weight, so it cannot catch a wrong one.
+        problems.append(f"weight {newest.value:g} kg on {newest.on.isoformat()} is outside the plausible "
+                        f"{band[2]:g}-{band[3]:g} kg for a child of {age_days} days: confirm the weight and its unit")
     if newest.value < limits.min_weight_kg:
         problems.append(f"weight {newest.value:g} kg on {newest.on.isoformat()} is below the plausible "
                         f"minimum of {limits.min_weight_kg:g} kg: confirm the weight and its unit")

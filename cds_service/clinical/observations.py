@@ -37,13 +37,18 @@ def _loinc(obs: dict[str, Any]) -> str | None:
 
 def _when(obs: dict[str, Any]) -> date | None:
     period = p if isinstance(p := obs.get("effectivePeriod"), dict) else {}
-    return parse_date(obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start")
-                      or obs.get("issued"))
+    # When the sample was drawn or the child weighed; `issued` (when the report was released) is not that.
+    return parse_date(obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start"))
 
 
-def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: int
-            ) -> list[tuple[date, dict[str, Any]]]:
-    """Newest first, on plain JSON, dated no later than today, not entered-in-error."""
+def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: int,
+            unusable: list[Unusable] | None = None) -> list[tuple[date, dict[str, Any]]]:
+    """Newest first, on plain JSON, dated no later than today, not entered-in-error. One with no
+    readable effective date is listed as unusable, never silently dropped."""
+    if unusable is not None:
+        unusable.extend(Unusable(ref(obs), "no readable effective date (when drawn or measured)")
+                        for obs in observations if _loinc(obs) == loinc and _when(obs) is None
+                        and obs.get("status") not in {"entered-in-error", "cancelled"})
     chosen = [
         (when, obs) for obs in observations
         if _loinc(obs) == loinc and obs.get("status") not in {"entered-in-error", "cancelled"}
@@ -73,7 +78,7 @@ def read_measurements(observations: list[dict[str, Any]], loinc: str, today: dat
                       unusable: list[Unusable]) -> tuple[Measurement, ...]:
     convert = units.weight_to_kg if loinc == LOINC_WEIGHT else units.height_to_cm
     result = []
-    for when, obs in _select(observations, loinc, today, _KEEP[loinc]):
+    for when, obs in _select(observations, loinc, today, _KEEP[loinc], unusable):
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
@@ -99,7 +104,7 @@ def read_troughs(observations: list[dict[str, Any]], loinc: str, today: date,
                  unusable: list[Unusable]) -> tuple[Trough, ...]:
     """Sirolimus levels in ng/mL. An unknown unit keeps the level but with value_ng_ml None."""
     result = []
-    for when, obs in _select(observations, loinc, today, _KEEP[loinc]):
+    for when, obs in _select(observations, loinc, today, _KEEP[loinc], unusable):
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
@@ -131,7 +136,7 @@ def read_labs(observations: list[dict[str, Any]], loincs: tuple[str, ...], today
               unusable: list[Unusable]) -> tuple[LabResult, ...]:
     result = []
     for loinc in loincs:
-        for when, obs in _select(observations, loinc, today, _KEEP_LAB):
+        for when, obs in _select(observations, loinc, today, _KEEP_LAB, unusable):
             if not is_valid(obs, unusable):
                 continue
             value, unit = _quantity(obs)

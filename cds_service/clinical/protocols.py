@@ -60,6 +60,8 @@ class SanityLimits:
     min_weight_kg: float  # (choice, decision 0013) a lighter weight is implausible
     max_weight_change_fraction: float  # (choice, decision 0013) how far two weights within the
     weight_jump_window_days: int  # window may differ: larger <= smaller x (1 + fraction)
+    # (choice, decision 0014) plausible weight by age: (age_from_days, age_to_days, min_kg, max_kg)
+    weight_for_age_kg: tuple[tuple[int, int, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,9 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         sanity=SanityLimits(s["max_mg_per_kg_day"], s["max_daily_mg"], s["weight_max_age_days"],
                             s["tenfold_ratio_low"], s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],
                             max_weight_change_fraction=s["max_weight_change_fraction"],
-                            weight_jump_window_days=s["weight_jump_window_days"]),
+                            weight_jump_window_days=s["weight_jump_window_days"],
+                            weight_for_age_kg=tuple((b["age_from_days"], b["age_to_days"], float(b["min_kg"]),
+                                                     float(b["max_kg"])) for b in s["weight_for_age_kg"])),
         taper=taper,
         eligibility=data.get("eligibility", {}),
     )

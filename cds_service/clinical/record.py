@@ -68,6 +68,7 @@ class PatientRecord:
     allergy_records_read: int
     unusable: tuple[Unusable, ...]
     today: date
+    deceased: bool = False  # Patient.deceasedBoolean true or a deceasedDateTime
 
     def age_days(self, on: date) -> int | None:
         return None if self.birth_date is None else (on - self.birth_date).days
@@ -182,4 +183,5 @@ def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], toda
         allergy_records_read=allergy_read,
         unusable=tuple(unusable),
         today=today,
+        deceased=patient.get("deceasedBoolean") is True or isinstance(patient.get("deceasedDateTime"), str),
     )

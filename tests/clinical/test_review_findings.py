@@ -91,3 +91,42 @@ def test_a_consent_that_only_mentions_discontinuation_is_not_trial_consent():
     vague["category"] = [{"text": "Consent to discontinuation of parenteral nutrition"}]
     resources = [r for r in ELIGIBLE if r.get("resourceType") != "Consent"] + [vague]
     assert criteria(run(resources))["consent"] != "met"
+
+
+def test_a_weight_implausible_for_age_gives_no_dose():
+    """Decision 0014: 40 kg for a 7-month-old (band 2.5-15 kg) would make the IHHE start 0.1 x 40 = 4 mg/day
+    instead of about 0.8: no dose, and the card asks to confirm the weight."""
+    from tests.clinical.test_scenarios import ihhe_infant
+
+    resources = [r for r in ihhe_infant() if r.get("code", {}).get("coding", [{}])[0].get("code") != "29463-7"]
+    resources.append(fhir.weight(40, date(2026, 11, 18)))
+    d = run(resources, fhir.draft(2.0, "mL", 2), born=date(2026, 4, 10))
+    assert d.proposed_dose is None
+    assert any("outside the plausible" in r for r in d.no_proposal_reasons)
+    plausible = [r for r in resources if r is not resources[-1]] + [fhir.weight(7.9, date(2026, 11, 18))]
+    assert run(plausible, fhir.draft(0.4, "mL", 2), born=date(2026, 4, 10)).proposed_dose is not None
+
+
+def test_no_dose_for_a_birth_date_in_the_future_or_a_deceased_patient():
+    from cds_service.clinical.decide import decide_monitoring, load_protocols
+    from cds_service.clinical.record import build_record
+
+    resources = taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0))
+    baseline = run(resources)
+    assert baseline.proposed_dose is not None  # a step is due for this child
+    for patient in ({**fhir.patient(date(2027, 12, 1))}, {**fhir.patient(date(2019, 1, 1)), "deceasedBoolean": True}):
+        d = decide_monitoring(build_record(patient, resources, date(2026, 11, 22)), load_protocols(),
+                              date(2026, 11, 22))
+        assert d.proposed_dose is None
+        assert any("not plausible for dosing" in r for r in d.no_proposal_reasons)
+
+
+def test_a_trough_without_a_draw_time_is_not_dated_by_its_report_and_is_listed_unusable():
+    from cds_service.clinical.record import build_record
+
+    level = fhir.trough(6.0, date(2026, 11, 15))
+    del level["effectiveDateTime"]
+    level["issued"] = "2026-11-16T10:00:00Z"  # when the report was released, not when it was drawn
+    record = build_record(fhir.patient(date(2019, 1, 1)), [level], date(2026, 11, 22))
+    assert record.troughs == ()
+    assert any(u.resource == f"Observation/{level['id']}" and "effective date" in u.reason for u in record.unusable)
