@@ -26,7 +26,7 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "trough-implausible": "Implausible trough level",
     "trough-implausible-high": "Implausibly high trough level",
     "trough-unit-unknown": "Trough level without a unit",
-    "dose-above-limit": "Draft dose beyond the sanity limit",
+    "dose-above-limit": "Draft dose outside the sanity limits",
     "proposal-above-limit": "Computed dose beyond the sanity limit",
     "interacting-drug": "Interacting drug on the record",
     "relapse-signal": "Possible relapse signal",

@@ -51,13 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Commands whose modules live elsewhere (toolkit); each registers its own arguments."""
-    try:
-        from cds_service.synthetic.seed import add_seed_arguments, run_seed
-        from cds_service.toolkit.check import add_check_arguments, run_check
-        from cds_service.toolkit.plan import add_plan_arguments, run_plan
-    except ImportError:  # pragma: no cover - the toolkit ships with the package
-        return
+    """The integrator toolkit's commands; each module registers its own arguments."""
+    from cds_service.synthetic.seed import add_seed_arguments, run_seed
+    from cds_service.toolkit.check import add_check_arguments, run_check
+    from cds_service.toolkit.plan import add_plan_arguments, run_plan
+
     seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
     add_seed_arguments(seed)
     seed.set_defaults(func=run_seed)

@@ -47,7 +47,9 @@ def _prefetch_content(prefetch: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in prefetch.items():
         if isinstance(value, dict) and value.get("resourceType") == "Bundle":
             entries = value.get("entry") if isinstance(value.get("entry"), list) else []
-            content[key] = [e.get("resource") for e in entries if isinstance(e, dict)]
+            content[key] = [e.get("resource") for e in entries if isinstance(e, dict)]  # resources keep meta
+        elif isinstance(value, dict):
+            content[key] = {k: v for k, v in value.items() if k != "meta"}  # a re-read Patient's lastUpdated
         else:
             content[key] = value
     return content

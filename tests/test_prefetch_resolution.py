@@ -129,3 +129,13 @@ def test_the_same_resource_from_two_keys_is_kept_once():
 ])
 def test_the_allowlist_matches_on_whole_path_segments_only(url, base, under):
     assert is_under(url, base) is under
+
+
+def test_a_malformed_prefetch_bundle_is_the_clients_error_not_the_servers():
+    from cds_service.errors import BadRequest
+
+    broken = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": "Observation/1"}]}
+    client = RecordingClient({})
+    with pytest.raises(BadRequest, match="prefetch 'levels' is malformed"):
+        gather(request({"patient": PATIENT, "levels": broken, "orders": None}), TEMPLATES, client, 5)
+    assert client.searched == []

@@ -18,12 +18,14 @@ from .decision import Decision, DecisionKind, MissingData, MonitoringItem, Monit
 from .draft import read_draft
 from .findings import draft_findings
 from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
+from .record import PatientRecord
 
 __all__ = ["decide_dosing", "decide_monitoring", "load_protocols"]
 TROUGH_DUE_SOON_DAYS = 7  # a trough due within a week is announced as "due" on patient-view
 
 
-def decide_dosing(record: Any, draft: dict[str, Any] | None, protocols: Protocols, today: date) -> Decision:
+def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols: Protocols, today: date
+                  ) -> Decision:
     """The dosing decision for a draft sirolimus order (order-select, order-sign)."""
     order = read_draft(draft)
     if order.kind == "not_sirolimus":
@@ -42,7 +44,7 @@ def decide_dosing(record: Any, draft: dict[str, Any] | None, protocols: Protocol
                    missing_data=decision.missing_data + missing, draft_missing=order.missing)
 
 
-def decide_monitoring(record: Any, protocols: Protocols, today: date) -> Decision:
+def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) -> Decision:
     """What is due for this child (patient-view): trough due/overdue, taper step due, eligibility,
     possible relapse, or nothing due. One Decision; `monitoring` lists the items."""
     arm = assign_arm(record, protocols)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cds_service.errors import PreconditionFailed
+from cds_service.errors import BadRequest, PreconditionFailed
 from cds_service.fhir.client import Deadline, FhirClient, FhirFetchError, NotAllowed, bundle_resources, next_link
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z]+)\s*\}\}")
@@ -80,6 +80,11 @@ def gather(
             sources[key] = "fetched"
             to_fetch[key] = fill_template(template, context)
 
+    for key, document in ready.items():
+        try:
+            bundle_resources(document)
+        except FhirFetchError as exc:  # the client's own data is malformed: its fault, not the server's
+            raise BadRequest(f"prefetch '{key}' is malformed: its Bundle entries are not all resources") from exc
     needs_server = bool(to_fetch) or any(next_link(doc) for doc in ready.values())
     base = _checked_server(client, fhir_server, sorted(to_fetch) or sorted(ready)) if needs_server else ""
 
