@@ -47,14 +47,9 @@ def authenticate() -> None:
 
 @blueprint.after_app_request
 def add_cors(response: Response) -> Response:
+    """On every answer, errors and Flask's automatic OPTIONS (the CORS preflight) included."""
     response.headers.update(CORS_HEADERS)
     return response
-
-
-@blueprint.route("/cds-services", methods=["OPTIONS"])
-@blueprint.route("/cds-services/<path:_rest>", methods=["OPTIONS"])
-def preflight(_rest: str = "") -> Response:
-    return Response(status=204)
 
 
 @blueprint.get("/cds-services")
