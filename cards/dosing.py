@@ -1,4 +1,4 @@
-"""sirolimus-dosing (order-select, order-sign): one card per call.
+"""sirolimus-order-select / sirolimus-order-sign: one card per call.
 
 - a dose proposed: the dose card, its indicator raised by the worst finding, suggestions at-most-one
   (the recommended dose, the protocol's alternatives, the trough alone);

@@ -20,7 +20,7 @@ from cds_service.clinical.record import PatientRecord, build_record
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir.gather import Gathered, gather
 from cds_service.recent import read_key
-from cds_service.services import DOSING, CdsService
+from cds_service.services import CdsService
 from cds_service.store import DecisionRecord
 
 
@@ -51,7 +51,7 @@ def _summary(gathered: Gathered, record: PatientRecord) -> dict[str, Any]:
 
 
 def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], today: dt.date) -> RecordRead:
-    key = read_key(service.id, request_doc, today.isoformat())
+    key = read_key(service.kind.value, request_doc, today.isoformat())  # order-select and order-sign share reads
     cached = state.recent.get(key)
     if cached is not None:
         return RecordRead(cached.record, {**cached.summary, "reused_within_seconds": state.recent.ttl_seconds},
@@ -75,7 +75,7 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
     now: dt.datetime = state.clock()
     today = now.astimezone(ZoneInfo(state.settings.timezone)).date()
     draft: dict[str, Any] | None = None
-    if service.id == DOSING:
+    if service.checks_orders:
         draft = draft_from_context(request_doc["context"].get("draftOrders"))
         if draft is None or read_draft(draft).kind != "sirolimus":
             # Another drug, or no medication chosen yet (first load): nothing to say, nothing read.
@@ -86,7 +86,7 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
     decide_started = time.perf_counter()
     decision: Decision = (
         decide_dosing(read.record, draft, protocols, today)
-        if service.id == DOSING
+        if service.checks_orders
         else decide_monitoring(read.record, protocols, today)
     )
     decision_id = str(uuid.uuid4())

@@ -16,17 +16,19 @@ def client(tmp_path):
     return make_app(tmp_path).test_client()
 
 
-def test_discovery_lists_dosing_under_both_order_hooks_and_monitoring_under_patient_view(client):
+def test_discovery_lists_one_service_per_hook_with_unique_ids(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
     body = response.get_json()
     assert problems("discovery", body) == []
     listed = {(s["id"], s["hook"]) for s in body["services"]}
     assert listed == {
-        ("sirolimus-dosing", "order-select"),
-        ("sirolimus-dosing", "order-sign"),
+        ("sirolimus-order-select", "order-select"),
+        ("sirolimus-order-sign", "order-sign"),
         ("sirolimus-monitoring", "patient-view"),
     }
+    ids = [s["id"] for s in body["services"]]
+    assert len(ids) == len(set(ids))
 
 
 def test_discovery_prefetch_uses_r4_search_syntax_for_troughs_newest_first(client):

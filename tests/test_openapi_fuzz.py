@@ -105,10 +105,11 @@ def test_every_file_reference_resolves_and_the_description_is_valid():
         document["components"]["schemas"])
     assert "../" not in json.dumps(document)
     operations = {result.ok().label for result in schema.get_all_operations()}
-    assert {"POST /cds-services/sirolimus-dosing", "POST /cds-services/sirolimus-monitoring",
+    assert {"POST /cds-services/sirolimus-order-select", "POST /cds-services/sirolimus-order-sign",
+            "POST /cds-services/sirolimus-dosing", "POST /cds-services/sirolimus-monitoring",
             "POST /cds-services/{service_id}/feedback", "GET /decisions/{decision_id}", "GET /healthz",
             "GET /cds-services"} <= operations
-    assert {service_id for service_id in services()} == {"sirolimus-dosing", "sirolimus-monitoring"}
+    assert set(services()) == {"sirolimus-order-select", "sirolimus-order-sign", "sirolimus-monitoring"}
 
 
 @schema.parametrize()

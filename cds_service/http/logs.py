@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from cds_service.services import services
+from cds_service.services import known_ids
 
 ACCESS_LOGGER = "sirolimus_cds.access"
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -93,7 +93,7 @@ def _finish(response: Response) -> Response:
 def _service() -> str | None:
     """The service id named in the URL, only when it is one of ours (an unknown id is caller text)."""
     service_id = (request.view_args or {}).get("service_id")
-    return service_id if service_id in services() else None
+    return service_id if service_id in known_ids() else None
 
 
 def _outcome(response: Response) -> str:

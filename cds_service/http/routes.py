@@ -12,7 +12,7 @@ from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceErr
 from cds_service.http.body import read_json_body
 from cds_service.http.outcome import operation_outcome
 from cds_service.pipeline import handle_hook
-from cds_service.services import discovery_document, services
+from cds_service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
 from fhir_profiles.schemas import problems
 
 log = logging.getLogger("sirolimus_cds.http")
@@ -61,15 +61,18 @@ def discovery() -> Response:
 @blueprint.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     authenticate()
-    service = services().get(service_id)
-    if service is None:
+    if service_id not in known_ids():
         raise NotFound(f"no CDS service with id '{service_id}'")
     document = read_json_body(request, state().settings.limits)
     found = problems("hook-request", document)
     if found:
         raise BadRequest("the hook request does not follow CDS Hooks 2.0", details=found)
-    if document["hook"] not in service.hooks:
+    service = resolve(service_id, document["hook"])
+    if service is None:
         raise BadRequest(f"service '{service_id}' does not answer the '{document['hook']}' hook")
+    if service_id == DEPRECATED_DOSING:
+        log.warning("deprecated service id '%s' called for %s: use '%s' (listed in discovery)",
+                    DEPRECATED_DOSING, document["hook"], service.id)
     base_url = state().settings.public_base_url or request.host_url.rstrip("/")
     outcome = handle_hook(state(), service, document, base_url)
     g.hook_instance, g.outcome, g.decision_id = document["hookInstance"], outcome.outcome, outcome.decision_id
@@ -79,7 +82,7 @@ def call_service(service_id: str) -> Response:
 @blueprint.post("/cds-services/<service_id>/feedback")
 def call_feedback(service_id: str) -> Response:
     authenticate()
-    if service_id not in services():
+    if service_id not in known_ids():
         raise NotFound(f"no CDS service with id '{service_id}'")
     document = read_json_body(request, state().settings.limits)
     found = problems("feedback", document)

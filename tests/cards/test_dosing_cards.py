@@ -1,4 +1,4 @@
-"""sirolimus-dosing cards: what the prescriber reads and what one click puts into the order."""
+"""Order-hook cards: what the prescriber reads and what one click puts into the order."""
 
 from __future__ import annotations
 

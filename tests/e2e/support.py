@@ -48,7 +48,8 @@ PREFETCH_TEMPLATES: dict[str, str] = json.loads(
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-DOSING, MONITORING = "sirolimus-dosing", "sirolimus-monitoring"
+SERVICE_FOR_HOOK = {"order-select": "sirolimus-order-select", "order-sign": "sirolimus-order-sign",
+                    "patient-view": "sirolimus-monitoring"}
 
 # The service's "today" for the whole session (its time zone is UTC); the seeded data and the app's
 # clock both use it, so a run that crosses midnight still sees one consistent day.
@@ -153,7 +154,7 @@ def load_request(name: str, *, patient_id: str, fhir: Any, dose: float | None = 
 
 
 def service_for(request: dict[str, Any]) -> str:
-    return MONITORING if request["hook"] == "patient-view" else DOSING
+    return SERVICE_FOR_HOOK[request["hook"]]
 
 
 def e2e_app(tmp_path: Path, fhir: Any, database_url: str) -> Flask:

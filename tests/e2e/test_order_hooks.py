@@ -1,4 +1,4 @@
-"""order-select / order-sign end to end: EHR- and sandbox-shaped requests for the sirolimus-dosing service.
+"""order-select / order-sign end to end: EHR- and sandbox-shaped requests for the order services.
 
 Every expected dose below is worked out by hand from the protocol (clinical-protocol.md sections 1-3,
 fhir_profiles/protocols/*.json) and the seeded record; dates are relative to today (D). Synthetic

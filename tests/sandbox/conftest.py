@@ -37,7 +37,7 @@ class Deployment:
         """The prefetch the sandbox would send now (it fetches again before every call)."""
         from cds_service.services import services
 
-        templates = dict(services()["sirolimus-dosing"].prefetch)
+        templates = dict(services()["sirolimus-order-select"].prefetch)
         return sandbox_prefetch(self.fhir.base_url, templates, patient_id, keys)
 
 

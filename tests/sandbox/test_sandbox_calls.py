@@ -19,11 +19,11 @@ def _order_select(deployment, name="order-select-sirolimus.json"):
                         prefetch=deployment.prefetch())
 
 
-def test_discovery_after_a_preflight_lists_both_services_for_every_hook(deployment):
+def test_discovery_after_a_preflight_lists_one_service_for_every_hook(deployment):
     """The sandbox treats an empty list as a failure; it needs order-select, order-sign and patient-view."""
     body = answered(deployment.sandbox.discover(), "GET", "discovery")
     hooks = {(entry["id"], entry["hook"]) for entry in body["services"]}
-    assert hooks == {("sirolimus-dosing", "order-select"), ("sirolimus-dosing", "order-sign"),
+    assert hooks == {("sirolimus-order-select", "order-select"), ("sirolimus-order-sign", "order-sign"),
                      ("sirolimus-monitoring", "patient-view")}
 
 

@@ -17,7 +17,7 @@ from tests.sandbox.harness import SANDBOX_USER_AGENT, load_request, sandbox_quer
 
 pytestmark = pytest.mark.integration
 
-TEMPLATES = dict(services()["sirolimus-dosing"].prefetch)
+TEMPLATES = dict(services()["sirolimus-order-select"].prefetch)
 OTHER = "sandbox-other-child"  # another patient on the same server, as the sandbox's server holds many
 
 

@@ -141,7 +141,7 @@ def test_text_output_shows_indicator_summary_dose_and_rule_trace(seeded: Any,
     assert status == 0, err
     assert "[INFO]" in out and "dose:" in out and "0.8 mg/day" in out and "Why (rule trace):" in out
     assert "fetching MedicationRequest?patient=ihhe-propranolol-failed" in err
-    assert "calling sirolimus-dosing (order-select) in-process" in err
+    assert "calling sirolimus-order-select (order-select) in-process" in err
     assert seeded.token not in out + err
 
 
