@@ -13,9 +13,11 @@ from datetime import date
 from typing import Any
 
 from cards import detail, resources
+from cards import draft as draft_words
 from cards.common import card, suggestion, worst
 from cards.wording import daily, dose_short, dose_text, fit, number, percent, protocol_short, rule_words, when
-from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose
+from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose, Severity
+from cds_service.clinical.draft_check import DraftVerdict
 
 FINDING_TITLES = {  # short titles for the core's finding codes, used when its message is too long to lead
     "reduction-exceeds-cap": "Draft cuts the dose more than the taper allows",
@@ -83,13 +85,14 @@ def finding_title(finding: Finding, *, room: int = 80) -> str:
 
 def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
     serious = [f for f in decision.findings if f.severity != "info"]
-    indicator = worst(*(f.severity for f in decision.findings))
+    indicator = _indicator(decision)
     matches = decision.draft_dose is not None and _same_regimen(decision.draft_dose, proposed.regimen)
     switch = _alternative(decision, "solution_equivalent")
     return card(
         summary=_dose_summary(decision, proposed, serious, matches),
         indicator=indicator,
         detail=detail.join(
+            _draft_lines(decision),
             detail.findings(sorted(decision.findings, key=lambda f: f.severity != "critical")),
             detail.missing(decision.missing_data),
             detail.proposal(proposed),
@@ -119,6 +122,10 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
         change = ""
     tail = f", {change}" if change else ""
     trough = f"; trough {when(_trough_day(decision))}" if decision.next_trough_due else ""
+    check = decision.draft_check
+    if check is not None and check.verdict is DraftVerdict.DEPARTS and check.departures \
+            and not any(f.severity == "critical" for f in serious):
+        return fit(draft_words.summary(check, dose_short(proposed.regimen)), draft_words.summary(check, None))
     switch = _alternative(decision, "solution_equivalent")
     if switch is not None and switch.dose is not None and not serious:
         step = percent(switch.dose.percent_change) if switch.dose.percent_change is not None else "this"
@@ -291,8 +298,11 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
         suggestions.append(suggestion(f"Order a sirolimus trough for {when(_trough_day(decision))}", trough))
     return card(
         summary=summary,
+        # No dose to offer instead: missing data stays an info card (issue #4); the draft's departures that
+        # break a rule are findings already, and its predicted trough is in the detail.
         indicator=worst(*(f.severity for f in decision.findings)),
         detail=detail.join(
+            _draft_lines(decision),
             detail.findings(serious + [f for f in decision.findings if f.severity == "info"]),
             ["**No dose is proposed.**" + "".join(f" {detail.md_text(r)}" for r in decision.no_proposal_reasons)],
             detail.missing(decision.missing_data),
@@ -341,6 +351,17 @@ def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | No
         decision_url=url,
         suggestions=[made] if made is not None else None,
     )
+
+
+def _indicator(decision: Decision) -> Severity:
+    """The worst finding; a draft that departs from the protocol is at least a warning."""
+    check = decision.draft_check
+    departs: Severity = "warning" if check is not None and check.verdict is DraftVerdict.DEPARTS else "info"
+    return worst(departs, *(f.severity for f in decision.findings))
+
+
+def _draft_lines(decision: Decision) -> list[str]:
+    return [] if decision.draft_check is None else [draft_words.line(decision.draft_check)]
 
 
 def _alternative(decision: Decision, kind: str) -> Alternative | None:

@@ -13,9 +13,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from .arms import assign_arm
-from .assess import assess
-from .decision import Decision, DecisionKind, MissingData, MonitoringItem, MonitoringKind, Phase
-from .draft import read_draft
+from .assess import Assessment, assess
+from .decision import Decision, DecisionKind, Finding, MissingData, MonitoringItem, MonitoringKind, Phase
+from .draft import DraftOrder, read_draft
+from .draft_check import DraftCheck, DraftFacts, check_draft
 from .findings import draft_findings
 from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
 from .record import PatientRecord
@@ -41,7 +42,26 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
     extra = draft_findings(order, a.protocol, decision.phase, a.timeline or (), a.current, a.last_change_on,
                            a.signals, decision.weight_kg, today)
     return replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
-                   missing_data=decision.missing_data + missing, draft_missing=order.missing)
+                   missing_data=decision.missing_data + missing, draft_missing=order.missing,
+                   draft_check=_check(order, a, extra))
+
+
+def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]) -> DraftCheck | None:
+    """The draft compared with the protocol, when its daily dose can be read."""
+    daily = order.daily_dose_mg
+    if daily is None or a.protocol is None or order.kind != "sirolimus":
+        return None
+    d = a.decision
+    trough = d.troughs_used[0] if d.troughs_used and d.troughs_used[0].usable else None
+    current = a.current if a.current is not None and a.current.daily_mg > 0 else None
+    facts = DraftFacts(
+        daily_mg=daily, formulation=order.formulation,
+        current_daily_mg=current.daily_mg if current else None,
+        current_formulation=current.formulation if current else None,
+        trough_ng_ml=trough.value_ng_ml if trough else None, weight_kg=d.weight_kg, phase=d.phase,
+        proposed=d.proposed_dose, allowed=tuple(alt.dose for alt in d.alternatives if alt.dose is not None),
+        draft_findings=draft_findings)
+    return check_draft(facts, a.protocol)
 
 
 def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) -> Decision:

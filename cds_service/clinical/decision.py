@@ -11,6 +11,7 @@ words them. Dates are `datetime.date`; every number carries its unit in its name
     ├── troughs_used: tuple[TroughUsed]
     ├── last_dose_change: DoseChange | None
     ├── current_dose: DoseRegimen | None
+    ├── draft_check: DraftCheck | None      the draft: follows / departs / dangerous, predicted trough
     ├── proposed_dose: ProposedDose | None  (None -> no_proposal_reasons says why)
     ├── alternatives: tuple[Alternative]    keep current / 5 % step / solution equivalent
     ├── next_trough_due, next_step_due: date | None
@@ -25,7 +26,10 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .draft_check import DraftCheck
 
 Answer = Literal["met", "not_met", "unknown"]
 Severity = Literal["info", "warning", "critical"]
@@ -237,6 +241,7 @@ class Decision:
     current_dose: DoseRegimen | None = None
     draft_dose: DoseRegimen | None = None
     draft_missing: tuple[str, ...] = ()  # what the sirolimus draft still lacks, in plain words
+    draft_check: DraftCheck | None = None  # the draft compared with the protocol (a readable dose only)
     proposed_dose: ProposedDose | None = None
     no_proposal_reasons: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()

@@ -73,6 +73,15 @@ def predicted_trough_ng_ml(trough_ng_ml: float, at_daily_mg: float, new_daily_mg
     return trough_ng_ml * new_daily_mg / at_daily_mg
 
 
+def exposure_factor(from_form: Formulation | None, to_form: Formulation | None, measuring: Measuring) -> float:
+    """Trough ratio at the same mg after a switch of formulation (protocol data, decision 0106): tablets
+    give more exposure than the oral solution. 1.0 when there is no switch or a formulation is unknown."""
+    if from_form is None or to_form is None or from_form == to_form:
+        return 1.0
+    ratio = measuring.tablet_exposure_vs_solution
+    return ratio if to_form == "tablet" else 1.0 / ratio
+
+
 def measuring_step_mg(formulation: Formulation, measuring: Measuring) -> float:
     """(choice) solution: 0.01 mL of 1 mg/mL = 0.01 mg; tablets: whole tablets of the smallest strength."""
     return measuring.solution_step_mg if formulation == "solution" else measuring.tablet_step_mg

@@ -40,6 +40,8 @@ class Measuring:
     solution_mg_per_ml: float
     solution_step_ml: float  # (choice) 0.01 mL on a 1 mL oral syringe
     tablet_strengths_mg: tuple[float, ...]
+    tablet_exposure_vs_solution: float = 1.0  # trough on tablets / trough on the same mg of solution
+    exposure_source: str = ""
 
     @property
     def solution_step_mg(self) -> float:
@@ -103,6 +105,7 @@ class Protocol:
     sanity: SanityLimits
     taper: TaperRules | None
     eligibility: dict[str, Any]
+    starting_dose_tolerance_fraction: float | None = None  # (choice, decision 0106) IHHE start, e.g. 0.2
 
     @property
     def target_ng_ml(self) -> float | None:
@@ -158,7 +161,9 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
                            t["monitoring_interval_days"], tuple(t["accepted_statuses"]),
                            tuple(t["non_trough_markers"]), plausible_min_ng_ml=t["plausible_min_ng_ml"]),
         measuring=Measuring(m["solution_mg_per_ml"], m["solution_step_ml"],
-                            tuple(sorted(m["tablet_strengths_mg"], reverse=True))),
+                            tuple(sorted(m["tablet_strengths_mg"], reverse=True)),
+                            tablet_exposure_vs_solution=m.get("tablet_exposure_vs_solution", 1.0),
+                            exposure_source=m.get("exposure_source", "")),
         sanity=SanityLimits(s["max_mg_per_kg_day"], s["max_daily_mg"], s["weight_max_age_days"],
                             s["tenfold_ratio_low"], s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],
                             max_weight_change_fraction=s["max_weight_change_fraction"],
@@ -167,6 +172,7 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
                                                      float(b["max_kg"])) for b in s["weight_for_age_kg"])),
         taper=taper,
         eligibility=data.get("eligibility", {}),
+        starting_dose_tolerance_fraction=data.get("starting_dose_tolerance_fraction"),
     )
 
 

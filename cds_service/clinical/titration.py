@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
-from .dosing import linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
+from .dosing import exposure_factor, linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
 from .protocols import Protocol
 from .timeline import DoseEvent
 
@@ -68,9 +68,12 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     if reg.mg_per_administration <= 0 or (formulation == "tablet" and not low <= predicted <= high):
         # Whole tablets (never split) cannot bring the level into the range: the oral solution can,
         # measured in 0.01 mL. The switch itself needs a new trough (not bioequivalent, section 2).
+        # The solution gives less exposure than tablets at the same mg (decision 0106): the mg is raised
+        # by that factor so the predicted trough stays at the aim.
         rule = "linear_adjustment_to_target_as_solution"
-        reg = rounded_regimen(ideal, current.per_day, "solution", protocol.measuring)
-        predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)
+        factor = exposure_factor(formulation, "solution", protocol.measuring)
+        reg = rounded_regimen(ideal / factor, current.per_day, "solution", protocol.measuring)
+        predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg) * factor
     proposal = _proposal(reg, current.daily_mg, weight_kg, predicted, rule,
                          protocol.titration_line + "; new dose = current dose x (target level / current level)")
     return checked(proposal, weight_kg, protocol)

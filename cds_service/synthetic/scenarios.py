@@ -300,8 +300,9 @@ SCENARIOS = [
         "khe-maintenance-high",
         "KHE girl, 9 years, remission 1.5 years, maintenance on 0.5 mg tablets twice daily; trough 8.1 ng/mL",
         "Trough 8.1 ng/mL is above the maintenance target 5-7 ng/mL: a reduction by the linear relation "
-        "(1 mg/day x 6/8.1, about 0.74 mg/day) is proposed; 0.5 mg tablets cannot be split, so the card "
-        "shows the nearest deliverable dose or the oral solution; remission under 2 years: not eligible "
+        "(1 mg/day x 6/8.1, about 0.74 mg/day of tablets) is proposed; 0.5 mg tablets cannot be split, so the "
+        "card offers the oral solution, x 1.27 for its lower exposure (decision 0106): 0.47 mL (0.47 mg) twice "
+        "daily; remission under 2 years: not eligible "
         "for guided discontinuation yet.",
         "khe-maintenance", "patient-view"),
     Scenario(

@@ -30,19 +30,20 @@ TABLET_MG, TABLETS_PER_DOSE, DOSES_PER_DAY = 0.5, 1, 2  # Rapamune 0.5 mg (90516
 
 def expected_solution_dose_mg() -> Decimal:
     """Linear relation towards the midpoint of the target (decision 0009), rounded to what can be measured
-    (decision 0005): 1.0 mg/day x 6 / 8.1 = 0.74 mg/day, i.e. 0.37 mg twice daily."""
+    (decision 0005): 1.0 mg/day x 6 / 8.1 = 0.74 mg/day on tablets; as the solution, which gives 1/1.27 of
+    the tablets' exposure (decision 0106), 0.74 x 1.27 = 0.94 mg/day, i.e. 0.47 mg twice daily."""
     target = PROTOCOL["target_trough_ng_ml"]
     aim = (target["low"] + target["high"]) / 2
     daily_mg = TABLET_MG * TABLETS_PER_DOSE * DOSES_PER_DAY
-    new_daily_mg = daily_mg * aim / TROUGH_NG_ML
+    new_daily_mg = daily_mg * aim / TROUGH_NG_ML * PROTOCOL["measuring"]["tablet_exposure_vs_solution"]
     step_mg = Decimal(str(PROTOCOL["measuring"]["solution_step_ml"] * PROTOCOL["measuring"]["solution_mg_per_ml"]))
     return (Decimal(str(new_daily_mg)) / DOSES_PER_DAY).quantize(step_mg, rounding=ROUND_HALF_UP)
 
 
 def test_the_expected_dose_cannot_be_made_of_whole_tablets():
-    """The premise of the card: 0.37 mg is no whole number of any tablet strength."""
+    """The premise of the card: 0.47 mg is no whole number of any tablet strength."""
     per_dose = expected_solution_dose_mg()
-    assert per_dose == Decimal("0.37")
+    assert per_dose == Decimal("0.47")
     for strength in PROTOCOL["measuring"]["tablet_strengths_mg"]:
         assert per_dose % Decimal(str(strength)) != 0
 

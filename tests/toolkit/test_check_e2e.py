@@ -42,8 +42,8 @@ EXPECTED = [
     # IHHE 8-15 ng/mL, aim the midpoint 11.5: 1.0 mg/day x 11.5 / 6.2 = 1.855 -> 0.927 mg -> 0.93 mg bid.
     Expect("ihhe-trough-low", "patient-view", "info", 1.86),
     # KHE maintenance 5-7, aim 6: 1.0 mg/day x 6 / 8.1 = 0.741 -> 0.37 mg bid, which 0.5 mg tablets
-    # cannot give: oral solution 0.37 mL bid = 0.74 mg/day.
-    Expect("khe-maintenance-high", "patient-view", "info", 0.74),
+    # cannot give: oral solution, x 1.27 for its lower exposure (decision 0106): 0.94 mg/day = 0.47 mL bid.
+    Expect("khe-maintenance-high", "patient-view", "info", 0.94),
     # Eligible (unknown exclusions listed): starting the taper is the clinician's choice, so no dose is
     # ordered from this card; the first step it announces is 0.35 x 0.9 = 0.315 -> 0.32 mg bid.
     Expect("khe-taper-eligible", "patient-view", "info", None, mentions="0.32 mg"),
@@ -66,10 +66,11 @@ EXPECTED = [
     Expect("khe-no-weight", "patient-view", "info", None, mentions="weight"),
 ]
 
-# The dosing service on the patient's current order (the default draft): the same doses.
+# The dosing service on the patient's current order (the default draft): the same doses. Keeping the dose
+# of a level outside the target departs from the protocol (issue #10): a warning naming the predicted trough.
 ORDER_SELECT = [
-    Expect("ihhe-trough-low", "order-select", "info", 1.86),
-    Expect("khe-maintenance-high", "order-select", "info", 0.74),
+    Expect("ihhe-trough-low", "order-select", "warning", 1.86, mentions="predicted trough"),
+    Expect("khe-maintenance-high", "order-select", "warning", 0.94, mentions="predicted trough"),
     Expect("khe-taper-step-due", "order-select", "info", 0.46),
 ]
 
