@@ -15,12 +15,27 @@ from typing import Any
 from cards.dosing import dosing_cards, incomplete_draft_card
 from cards.monitoring import monitoring_cards
 from cds_service.clinical.decision import Decision
+from cds_service.protocol_files import plan_definition_url
 
 
 def build_cards(
+    decision: Decision, *, hook: str, draft: dict[str, Any] | None, decision_url: str, today: date,
+    service_url: str | None = None,
+) -> list[dict[str, Any]]:
+    """The cards for one hook call; `[]` when there is nothing to say. With `service_url` (the service's
+    public base URL), each card's `source.url` opens the protocol's PlanDefinition served there."""
+    cards = _cards(decision, hook=hook, draft=draft, decision_url=decision_url, today=today)
+    if service_url is not None:
+        for card in cards:
+            topic = card["source"].get("topic")
+            if topic:
+                card["source"]["url"] = plan_definition_url(service_url, topic["code"])
+    return cards
+
+
+def _cards(
     decision: Decision, *, hook: str, draft: dict[str, Any] | None, decision_url: str, today: date
 ) -> list[dict[str, Any]]:
-    """The cards for one hook call; `[]` when there is nothing to say."""
     if decision.kind == "not_sirolimus":
         return []
     if decision.kind == "incomplete_draft":

@@ -91,7 +91,7 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
     )
     decision_id = str(uuid.uuid4())
     cards = build_cards(decision, hook=request_doc["hook"], draft=draft,
-                        decision_url=f"{base_url}/decisions/{decision_id}", today=today)
+                        decision_url=f"{base_url}/decisions/{decision_id}", today=today, service_url=base_url)
     decide_ms = (time.perf_counter() - decide_started) * 1000
     state.store.record_decision(
         DecisionRecord(

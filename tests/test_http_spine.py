@@ -131,3 +131,28 @@ def test_unknown_members_and_extensions_are_allowed():
 def test_health_endpoint_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("protocol_id", ["khe-maintenance", "khe-guided-discontinuation", "ihhe-sequential-sirolimus"])
+def test_the_plan_definitions_and_protocol_data_are_served_without_a_jwt(tmp_path, protocol_id):
+    """Public documentation, no patient data: a clinician's browser follows a card's link without a token,
+    even when every hook call needs one (decision 0107)."""
+    from cds_service.config import AuthSettings
+
+    client = make_app(tmp_path, auth=AuthSettings(require_jwt=True)).test_client()
+    assert client.get("/cds-services").status_code == 401  # the API itself still needs the JWT
+    plan = client.get(f"/fhir/PlanDefinition/{protocol_id}")
+    assert plan.status_code == 200 and plan.mimetype == "application/fhir+json"
+    body = plan.get_json(force=True)
+    assert body["resourceType"] == "PlanDefinition" and body["id"] == protocol_id
+    data = client.get(f"/protocols/{protocol_id}.json")
+    assert data.status_code == 200 and data.get_json()["protocol_id"] == protocol_id
+    assert data.get_json()["version"] == body["version"]
+
+
+@pytest.mark.parametrize("path", ["/fhir/PlanDefinition/nope", "/fhir/PlanDefinition/..%2Fprotocols%2Fschema",
+                                  "/protocols/schema.json", "/protocols/nope.json"])
+def test_an_unknown_protocol_document_is_a_404_with_an_operation_outcome(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert problems("operation-outcome", response.get_json()) == []

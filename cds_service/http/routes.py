@@ -12,6 +12,7 @@ from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceErr
 from cds_service.http.body import read_json_body
 from cds_service.http.outcome import operation_outcome
 from cds_service.pipeline import handle_hook
+from cds_service.protocol_files import plan_definition, protocol_data
 from cds_service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
 from fhir_profiles.schemas import problems
 
@@ -91,6 +92,31 @@ def call_feedback(service_id: str) -> Response:
     app_state = state()
     app_state.store.record_feedback(service_id, document["feedback"], app_state.clock())
     return jsonify({})
+
+
+@blueprint.get("/fhir/PlanDefinition/<protocol_id>")
+def get_plan_definition(protocol_id: str) -> Response:
+    """The protocols as FHIR PlanDefinitions: what a card's source.url opens. Public documentation
+    (no patient data), so no JWT: an EHR user's browser follows the link without one (decision 0107)."""
+    found = plan_definition(protocol_id)
+    if found is None:
+        raise NotFound(f"no PlanDefinition with id '{protocol_id}'")
+    return _public_json(found, "application/fhir+json")
+
+
+@blueprint.get("/protocols/<protocol_id>.json")
+def get_protocol_data(protocol_id: str) -> Response:
+    """The protocol parameters the service decides with (fhir_profiles/protocols/*.json)."""
+    found = protocol_data(protocol_id)
+    if found is None:
+        raise NotFound(f"no protocol with id '{protocol_id}'")
+    return _public_json(found, "application/json")
+
+
+def _public_json(document: Any, mimetype: str) -> Response:
+    response = current_app.response_class(current_app.json.dumps(document), mimetype=mimetype)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @blueprint.get("/healthz")

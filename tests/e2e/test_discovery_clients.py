@@ -65,7 +65,11 @@ def test_every_hook_offered_reaches_the_service_through_a_client_keyed_map(app: 
         assert response.status_code == 200, (hook, response.get_data(as_text=True))
         cards = response.get_json()["cards"]
         assert cards, f"{hook} through {service_id}: no card for a KHE child with a trough above 5-7"
-        assert all(card["source"]["label"] for card in cards)
+        for card in cards:  # the protocol link resolves, on this service (absolute URL)
+            url = card["source"]["url"]
+            assert url == "http://localhost/fhir/PlanDefinition/khe-maintenance", url
+            plan = client.get(url)
+            assert plan.status_code == 200 and plan.get_json(force=True)["resourceType"] == "PlanDefinition"
 
 
 def test_the_deprecated_id_still_answers_both_order_hooks_and_says_so_in_the_log(
