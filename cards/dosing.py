@@ -15,7 +15,18 @@ from typing import Any
 from cards import detail, resources
 from cards import draft as draft_words
 from cards.common import card, suggestion, worst
-from cards.wording import daily, dose_short, dose_text, fit, number, percent, protocol_short, rule_words, when
+from cards.wording import (
+    daily,
+    dose_ml_first,
+    dose_short,
+    dose_text,
+    fit,
+    number,
+    percent,
+    protocol_short,
+    rule_words,
+    when,
+)
 from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose, Severity
 from cds_service.clinical.draft_check import DraftVerdict
 
@@ -122,6 +133,11 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
         change = ""
     tail = f", {change}" if change else ""
     trough = f"; trough {when(_trough_day(decision))}" if decision.next_trough_due else ""
+    if decision.draft_tablet_count_for_solution and proposed.regimen.formulation == "solution":
+        # The form holds the solution with the old tablet count: say what to enter, in mL and mg.
+        strength = number(proposed.regimen.strength_mg)
+        return fit(f"The product is the {strength} mg/mL solution: enter {dose_ml_first(proposed.regimen)}, "
+                   f"not a tablet count{tail}")
     check = decision.draft_check
     if check is not None and check.verdict is DraftVerdict.DEPARTS and check.departures \
             and not any(f.severity == "critical" for f in serious):

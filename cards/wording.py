@@ -97,6 +97,11 @@ def dose_short(regimen: DoseRegimen) -> str:
     return f"{mg(regimen.mg_per_administration)} ({_amount(regimen)}) {frequency(regimen.administrations_per_day)}"
 
 
+def dose_ml_first(regimen: DoseRegimen) -> str:
+    """For the oral solution, the volume first, as it is drawn up: `0.47 mL (0.47 mg) twice daily`."""
+    return f"{_ml(regimen)} ({mg(regimen.mg_per_administration)}) {frequency(regimen.administrations_per_day)}"
+
+
 def dose_text(regimen: DoseRegimen) -> str:
     """The Dosage.text: `0.72 mg (0.72 mL of 1 mg/mL oral solution) by mouth twice daily`."""
     if regimen.formulation == "solution":

@@ -43,7 +43,8 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
                            a.signals, decision.weight_kg, today)
     return replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
                    missing_data=decision.missing_data + missing, draft_missing=order.missing,
-                   draft_check=_check(order, a, extra))
+                   draft_check=_check(order, a, extra),
+                   draft_tablet_count_for_solution=order.tablet_count_for_solution)
 
 
 def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]) -> DraftCheck | None:

@@ -242,6 +242,7 @@ class Decision:
     draft_dose: DoseRegimen | None = None
     draft_missing: tuple[str, ...] = ()  # what the sirolimus draft still lacks, in plain words
     draft_check: DraftCheck | None = None  # the draft compared with the protocol (a readable dose only)
+    draft_tablet_count_for_solution: bool = False  # the solution drafted with a tablet count (no mg)
     proposed_dose: ProposedDose | None = None
     no_proposal_reasons: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()

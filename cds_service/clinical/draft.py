@@ -46,6 +46,12 @@ class DraftOrder:
         return daily_dose_mg(self.mg_per_administration, self.administrations_per_day)
 
     @property
+    def tablet_count_for_solution(self) -> bool:
+        """The product is the oral solution but the dose is a tablet count: the mL must be entered."""
+        return self.formulation == "solution" and self.tablets_per_administration is not None \
+            and self.mg_per_administration is None
+
+    @property
     def complete(self) -> bool:
         return self.kind == "sirolimus" and self.daily_dose_mg is not None
 

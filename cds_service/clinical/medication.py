@@ -100,6 +100,9 @@ def administrations_per_day(dosage: dict[str, Any]) -> float | None:
     return None
 
 
+TABLET_COUNT_FOR_SOLUTION = "a tablet count was given for the oral solution: enter the dose in mL"
+
+
 def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
     """Dose per administration (mg, and mL or tablets) and administrations per day."""
     problems: list[str] = []
@@ -141,6 +144,9 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
             tablets = value
             if med.form == "tablet" and med.strength_mg:
                 mg = value * med.strength_mg
+            elif med.form == "solution":
+                # e.g. a client that swapped only the product after "Switch to oral solution" (issue #10)
+                problems.append(TABLET_COUNT_FOR_SOLUTION)
             else:
                 problems.append("a tablet count was given but the product's tablet strength is unknown")
         else:

@@ -105,3 +105,20 @@ def test_the_ihhe_protocol_start_follows(app: Any, seeded: Any) -> None:
     card = only_card(call_hook(app.test_client(), solution_draft(seeded, IHHE, 0.4, 2, reason="ihhe")))
     assert "Draft 0.8 mg/day" in card["detail"] and "follows the protocol" in card["detail"]
     assert "predicted" not in card["summary"]
+
+
+def test_the_solution_with_a_tablet_count_says_what_to_enter_in_ml_never_no_dose(app: Any, seeded: Any) -> None:
+    """After "Switch to oral solution", a client that copies only the product sends the solution with the old
+    tablet count (1 {pill}): the card names the product and the volume to enter (0.47 mL, by hand above)."""
+    request = tablet_draft(seeded, HIGH, 1, 2)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["medicationCodeableConcept"] = {"coding": [{"system": TABLET_05["system"], "code": "314230",
+                                                      "display": "sirolimus 1 MG/ML Oral Solution"}]}
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {"value": 1, "unit": "{pill}"}
+    card = only_card(call_hook(app.test_client(), request))
+    assert card["summary"].startswith("The product is the 1 mg/mL solution: enter 0.47 mL (0.47 mg) twice daily")
+    text = f"{card['summary']} {card['detail']}".lower()
+    assert "no dose" not in text and "tablet strength is unknown" not in text
+    dosage = resource_of(recommended(card), "MedicationRequest", "update")["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 0.47, "unit": "mg",
+                                                        "system": "http://unitsofmeasure.org", "code": "mg"}
