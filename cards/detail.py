@@ -1,68 +1,60 @@
-"""The card detail: GitHub Markdown that shows the rule trace in the order a prescriber checks it.
-
-Proposal and why -> warnings -> troughs used -> last change -> what is next -> eligibility ->
-protocol and arm. The decision page repeats all of it with the chart.
+"""The card detail: at most about 8 short lines of GitHub Markdown, in the order a prescriber checks them
+(issue #10): the draft, what to do (mg and mL), the rule, the trough used, the predicted trough, the next
+trough. Everything else (eligibility criteria, trough history, evidence, resource ids, canonicals) is on
+the decision page behind the card's link. Plain words and symbols, no emoji.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cards.wording import change_words, daily, dose_text, md_cell, mg, number, percent, when
+from cards.wording import daily, dose_text, mg, number, percent, when
 from cds_service.clinical.decision import (
-    CriterionResult,
     Decision,
     Eligibility,
-    Evidence,
     Finding,
     MissingData,
     ProposedDose,
     TroughUsed,
 )
 
-ANSWER_WORDS = {"met": "✅ met", "not_met": "❌ not met", "unknown": "❓ unknown"}
-# For an exclusion, "met" means the excluding condition is absent: say that, not "met".
-EXCLUSION_WORDS = {"met": "✅ absent", "not_met": "❌ present", "unknown": "❓ unknown"}
-SEVERITY_MARK = {"info": "ℹ️", "warning": "⚠️", "critical": "⛔"}
+ANSWER_WORDS = {"met": "met", "not_met": "not met", "unknown": "unknown"}
+SEVERITY_WORDS = {"info": "Note", "warning": "Warning", "critical": "Critical"}
+FINDINGS_SHOWN = 2  # the others are on the decision page
+PAGE = "the decision page"
 
 
 def proposal(proposed: ProposedDose, *, label: str = "Proposed") -> list[str]:
-    lines = [f"**{label}:** {dose_text(proposed.regimen)}: {daily(proposed)}"]
-    if proposed.percent_change is not None:
-        lines[0] += f", {percent(proposed.percent_change)} vs the current dose"
-    lines[0] += "."
+    change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
+    lines = [f"**{label}:** {dose_text(proposed.regimen)} = {daily(proposed)}{change}."]
     lines.append(f"**Rule:** {proposed.rule.replace('_', ' ')}: “{md_text(proposed.protocol_line)}”")
     if proposed.predicted_trough_ng_ml is not None:
-        lines.append(
-            f"**Predicted trough:** {number(proposed.predicted_trough_ng_ml, 1)} ng/mL "
-            "(linear dose–level relation, at steady state)."
-        )
+        lines.append(f"**Predicted trough:** ≈ {number(proposed.predicted_trough_ng_ml, 1)} ng/mL at steady state.")
     if proposed.loading_dose_mg is not None:
-        lines.append(f"**Loading dose, if used:** {mg(proposed.loading_dose_mg)} once (not included in the order).")
+        lines.append(f"**Loading dose, if used:** {mg(proposed.loading_dose_mg)} once (not in the order).")
     return lines
 
 
 def findings(items: Iterable[Finding]) -> list[str]:
-    lines = []
-    for finding in items:
-        text = f"- {SEVERITY_MARK[finding.severity]} **{finding.severity}:** {md_text(finding.message)}"
-        evidence = "; ".join(evidence_text(e) for e in finding.evidence)
-        lines.append(text + (f" ({evidence})" if evidence else ""))
+    """The first findings, one line each, critical first; how many more are on the page."""
+    ordered = sorted(items, key=lambda f: ("critical", "warning", "info").index(f.severity))
+    lines = [f"**{SEVERITY_WORDS[f.severity]}:** {md_text(f.message)}." .replace("..", ".")
+             for f in ordered[:FINDINGS_SHOWN]]
+    if len(ordered) > FINDINGS_SHOWN:
+        lines.append(f"{len(ordered) - FINDINGS_SHOWN} more on {PAGE}.")
     return lines
 
 
 def troughs(items: Iterable[TroughUsed]) -> list[str]:
-    rows = list(items)
+    """The newest level, used or not (and why not); the history is on the page."""
+    rows = sorted(items, key=lambda t: t.drawn_on, reverse=True)
     if not rows:
-        return ["**Troughs:** none on record."]
-    lines = ["| Trough | Drawn | Used | Observation |", "|---|---|---|---|"]
-    for trough in sorted(rows, key=lambda t: t.drawn_on, reverse=True):
-        lines.append(
-            f"| {md_cell(trough_value(trough))} | {when(trough.drawn_on)} | "
-            f"{md_cell('yes' if trough.usable else 'no: ' + '; '.join(trough.reasons_unusable))} | "
-            f"{md_cell(trough.observation_id)} |"
-        )
-    return lines
+        return ["**Trough:** none on record."]
+    newest = rows[0]
+    if newest.usable:
+        return [f"**Trough used:** {trough_value(newest)} on {when(newest.drawn_on)}."]
+    why = md_text("; ".join(newest.reasons_unusable)) or "not usable"
+    return [f"**Latest trough, not used:** {trough_value(newest)} on {when(newest.drawn_on)} ({why})."]
 
 
 def trough_value(trough: TroughUsed) -> str:
@@ -79,89 +71,55 @@ def trough_value(trough: TroughUsed) -> str:
 
 
 def schedule_lines(decision: Decision) -> list[str]:
-    lines = []
-    if decision.last_dose_change is not None:
-        change = decision.last_dose_change
-        how = change_words(change.from_daily_mg, change.to_daily_mg)
-        lines.append(
-            f"**Last dose change:** {when(change.changed_on)}, {mg(change.from_daily_mg)}/day → "
-            f"{mg(change.to_daily_mg)}/day ({how})."
-        )
+    """The current dose and what is due next, in one line."""
+    parts = []
     if decision.current_dose is not None:
-        lines.append(
-            f"**Current dose:** {dose_text(decision.current_dose)} ({mg(decision.current_dose.daily_dose_mg)}/day)."
-        )
+        parts.append(f"**Now:** {dose_text(decision.current_dose)} ({mg(decision.current_dose.daily_dose_mg)}/day).")
     if decision.next_trough_due is not None:
-        lines.append(
-            f"**Next trough due:** {when(decision.next_trough_due)}, drawn immediately before the morning dose."
-        )
+        parts.append(f"**Next trough:** {when(decision.next_trough_due)}, before the morning dose.")
     if decision.next_step_due is not None:
-        lines.append(f"**Next taper step due:** {when(decision.next_step_due)}.")
-    return lines
+        parts.append(f"**Next taper step:** {when(decision.next_step_due)}.")
+    return [" ".join(parts)] if parts else []
 
 
 def eligibility(items: Iterable[Eligibility]) -> list[str]:
-    lines: list[str] = []
+    """One line per protocol: the answer and what decides it; the criteria table is on the page."""
+    lines = []
     for result in items:
-        lines.append(f"**Eligibility, {result.protocol_id}: {ANSWER_WORDS[result.answer]}**")
-        lines.append("")
-        lines += ["| Criterion | Answer | Evidence |", "|---|---|---|"]
-        lines += [
-            f"| {md_cell(c.text)} | {answer_text(c)} | {md_cell(criterion_evidence(c))} |" for c in result.criteria
-        ]
-        lines.append("")
+        if result.answer == "met":
+            why = "every criterion met"
+        elif result.answer == "not_met":
+            first = result.not_met[0].text if result.not_met else "a criterion"
+            more = f" (+{len(result.not_met) - 1} more)" if len(result.not_met) > 1 else ""
+            why = f"not met: {md_text(first)}{more}"
+        else:
+            settle = "; ".join(f"{md_text(c.text)} (to settle: {md_text(c.settle_by)})" if c.settle_by
+                               else md_text(c.text) for c in result.unknown[:2])
+            why = f"{len(result.unknown)} criteria unknown: {settle}"
+        lines.append(f"**Eligibility, {result.protocol_id}:** {why}; the criteria are on {PAGE}.")
     return lines
-
-
-def answer_text(criterion: CriterionResult) -> str:
-    words = EXCLUSION_WORDS if criterion.kind == "exclusion" else ANSWER_WORDS
-    return words[criterion.answer]
-
-
-def criterion_evidence(criterion: CriterionResult) -> str:
-    parts = [evidence_text(e) for e in criterion.evidence]
-    if criterion.answer == "unknown" and criterion.settle_by:
-        parts.append(f"to settle: {criterion.settle_by}")
-    return "; ".join(parts) or "none in the record"
-
-
-def evidence_text(evidence: Evidence) -> str:
-    parts = []
-    if evidence.value is not None:
-        value = number(evidence.value, 2) if isinstance(evidence.value, float | int) else str(evidence.value)
-        parts.append(f"{value} {evidence.unit}" if evidence.unit else value)
-    if evidence.on is not None:
-        parts.append(f"on {when(evidence.on)}")
-    if evidence.resource:
-        parts.append(f"({evidence.resource})")
-    if evidence.note:
-        parts.append(evidence.note)
-    return " ".join(parts) or "nothing recorded"
 
 
 def missing(items: Iterable[MissingData]) -> list[str]:
-    return [
-        f"- **Missing:** {md_text(item.what)}."
-        + (f" **To order or record:** {md_text(item.order)}." if item.order else "")
-        for item in items
-    ]
+    rows = list(items)
+    if not rows:
+        return []
+    orders = [md_text(i.order) for i in rows if i.order]
+    line = "**Missing:** " + "; ".join(md_text(i.what) for i in rows) + "."
+    return [line + (" **To order or record:** " + "; ".join(dict.fromkeys(orders)) + "." if orders else "")]
 
 
 def protocol_lines(decision: Decision) -> list[str]:
-    lines = []
+    """The protocol, arm and weight, in one line (ids and canonicals are on the page)."""
+    parts = []
     if decision.protocol is not None:
-        p = decision.protocol
-        lines.append(f"**Protocol:** {md_text(p.title)}, version {p.version} ({p.registration}).")
+        parts.append(f"**Protocol:** {md_text(decision.protocol.title)} v{decision.protocol.version}")
     if decision.arm is not None:
-        arm = decision.arm
-        how = {"careplan": "from", "research_subject": "from", "default_assumed": "assumed"}[arm.source]
-        known = f"{how} {arm.source_reference}" if arm.source_reference else how
-        lines.append(f"**Arm:** {arm.arm} ({known}){': ' + md_text(arm.note) if arm.note else ''}.")
-        if arm.taper_started_on is not None:
-            lines.append(f"**Taper started:** {when(arm.taper_started_on)}.")
+        how = "assumed" if decision.arm.source == "default_assumed" else "recorded"
+        parts.append(f"arm {decision.arm.arm} ({how})")
     if decision.weight_kg is not None:
-        lines.append(f"**Weight used:** {number(decision.weight_kg, 2)} kg.")
-    return lines
+        parts.append(f"weight {number(decision.weight_kg, 2)} kg")
+    return [", ".join(parts) + "."] if parts else []
 
 
 def md_text(text: str) -> str:

@@ -104,16 +104,14 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
         indicator=indicator,
         detail=detail.join(
             _draft_lines(decision),
-            detail.findings(sorted(decision.findings, key=lambda f: f.severity != "critical")),
+            detail.findings(decision.findings),
             detail.missing(decision.missing_data),
-            detail.proposal(proposed),
+            detail.proposal(proposed, label="Protocol dose"),
+            [f"**Weight used:** {number(decision.weight_kg, 2)} kg."]
+            if proposed.percent_change is None and decision.weight_kg is not None else [],
             _formulation_lines(decision, proposed, switch),
-            _alternative_lines(decision, proposed),
             detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.eligibility(decision.eligibility),
-            detail.protocol_lines(decision),
-            [f"- {detail.md_text(n)}" for n in decision.notes],
+            _next_trough(decision),
         ),
         protocol=decision.protocol,
         decision_url=url,
@@ -319,13 +317,11 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
         indicator=worst(*(f.severity for f in decision.findings)),
         detail=detail.join(
             _draft_lines(decision),
-            detail.findings(serious + [f for f in decision.findings if f.severity == "info"]),
-            ["**No dose is proposed.**" + "".join(f" {detail.md_text(r)}" for r in decision.no_proposal_reasons)],
+            detail.findings(decision.findings),
+            ["**No dose is proposed.**" + "".join(f" {detail.md_text(r)}" for r in decision.no_proposal_reasons[:2])],
             detail.missing(decision.missing_data),
             detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.eligibility(decision.eligibility),
-            detail.protocol_lines(decision),
+            _next_trough(decision),
         ),
         protocol=decision.protocol,
         decision_url=url,
@@ -357,11 +353,9 @@ def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | No
         indicator=worst(*(f.severity for f in decision.findings)),
         detail=detail.join(
             [f"**Stop sirolimus:** {detail.md_text(stop.note)}."],
-            [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons],
             detail.findings(decision.findings),
             detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
+            _next_trough(decision),
         ),
         protocol=decision.protocol,
         decision_url=url,
@@ -376,24 +370,17 @@ def _indicator(decision: Decision) -> Severity:
     return worst(departs, *(f.severity for f in decision.findings))
 
 
+def _next_trough(decision: Decision) -> list[str]:
+    day = _trough_day(decision)
+    return [] if day is None else [f"**Next trough:** {when(day)}, before the morning dose."]
+
+
 def _draft_lines(decision: Decision) -> list[str]:
     return [] if decision.draft_check is None else [draft_words.line(decision.draft_check)]
 
 
 def _alternative(decision: Decision, kind: str) -> Alternative | None:
     return next((a for a in decision.alternatives if a.kind == kind), None)
-
-
-def _alternative_lines(decision: Decision, proposed: ProposedDose) -> list[str]:
-    """The protocol's other options, in words (one that repeats the proposal is said once, above)."""
-    lines = []
-    for alternative in decision.alternatives:
-        if alternative.dose is not None and _same_regimen(alternative.dose.regimen, proposed.regimen):
-            continue
-        dose = f": {dose_text(alternative.dose.regimen)}" if alternative.dose else ""
-        note = f" ({detail.md_text(alternative.note)})" if alternative.note else ""
-        lines.append(f"- **Alternative, {alternative.kind.replace('_', ' ')}**{dose}{note}")
-    return lines
 
 
 def _same_regimen(a: DoseRegimen, b: DoseRegimen) -> bool:

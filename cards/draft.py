@@ -41,7 +41,8 @@ def problem(check: DraftCheck) -> str:
 def drafted(check: DraftCheck) -> str:
     """`Draft 2 mg/day (+100 %)`."""
     change = f" ({percent(check.change_percent)})" if check.change_percent else ""
-    return f"Draft {number(check.draft_daily_mg)} mg/day{change}"
+    amount = number(check.draft_daily_mg) if check.draft_daily_mg < 1e6 else "an implausible"
+    return f"Draft {amount} mg/day{change}"
 
 
 def summary(check: DraftCheck, protocol_dose: str | None) -> str:
@@ -53,14 +54,13 @@ def summary(check: DraftCheck, protocol_dose: str | None) -> str:
 def line(check: DraftCheck) -> str:
     """One detail line: the draft, its change, its predicted trough, and the verdict."""
     parts = [f"**{drafted(check)}**"]
-    if check.current_daily_mg is not None:
-        parts.append(f"from {number(check.current_daily_mg)} mg/day")
     if check.predicted_trough_ng_ml is not None:
         trough = f"predicted trough {predicted(check)}"
         if target(check):
             trough += f" (target {target(check)})"
         if check.exposure_factor != 1.0:
-            trough += f", switch of formulation \u00d7{number(check.exposure_factor, 2)} ({check.exposure_source})"
+            # the source (protocol data) is on the decision page; the card states the factor it applied
+            trough += f", \u00d7{number(check.exposure_factor, 2)} for the change of formulation (not bioequivalent)"
         parts.append(trough)
     verdict = {
         DraftVerdict.FOLLOWS: "follows the protocol",

@@ -7,6 +7,7 @@ value; it never parses the findings' words.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -139,13 +140,18 @@ def check_draft(facts: DraftFacts, protocol: Protocol) -> DraftCheck:
     else:
         verdict = DraftVerdict.NOT_COMPARABLE
     current = facts.current_daily_mg or None
+    change = None if current is None else round(100 * (facts.daily_mg - current) / current, 1)
     return DraftCheck(
         verdict=verdict, departures=tuple(dict.fromkeys(departures)), draft_daily_mg=facts.daily_mg,
         current_daily_mg=current,
-        change_percent=None if current is None else round(100 * (facts.daily_mg - current) / current, 1),
-        predicted_trough_ng_ml=predicted, exposure_factor=factor,
+        change_percent=_finite(change), predicted_trough_ng_ml=_finite(predicted), exposure_factor=factor,
         exposure_source=protocol.measuring.exposure_source if factor != 1.0 else "",
         target_low_ng_ml=protocol.target_low_ng_ml, target_high_ng_ml=protocol.target_high_ng_ml,
-        draft_mg_per_kg_day=round(facts.daily_mg / facts.weight_kg, 4) if facts.weight_kg else None,
+        draft_mg_per_kg_day=_finite(round(facts.daily_mg / facts.weight_kg, 4)) if facts.weight_kg else None,
         protocol_start_mg_per_kg_day=protocol.starting_dose_mg_per_kg_day if current is None else None,
     )
+
+
+def _finite(value: float | None) -> float | None:
+    """A malformed draft (e.g. 1e305 mg) is dangerous, not a number to print: no change or level then."""
+    return value if value is not None and math.isfinite(value) and abs(value) < 1e9 else None

@@ -104,19 +104,20 @@ def test_every_dose_suggestion_also_orders_the_trough_on_its_due_date():
     assert card["suggestions"][-1]["label"].startswith("Order only the next trough")
 
 
-def test_detail_shows_the_rule_trace():
+def test_detail_is_short_and_leaves_the_evidence_to_the_decision_page():
+    """Issue #10: what to do, the rule, the trough used, the predicted trough, the next trough; no tables,
+    no resource ids, no canonicals (the decision page has them)."""
     card = one_card(taper_step(), solution_draft())
     detail = card["detail"]
     for expected in (
-        "| 8.4 ng/mL, LC-MS/MS | 2026-11-15 | yes |",
-        "version 1.0.0",
-        "**Last dose change:** 2026-10-20, 1.78 mg/day → 1.6 mg/day (−10.1 %)",
-        "**Predicted trough:** 5.2 ng/mL",
-        "| at least 2 years of remission | ✅ met | remission on 2024-01-10 (Condition/khe-1)",
+        "**Trough used:** 8.4 ng/mL, LC-MS/MS on 2026-11-15.",
+        "**Predicted trough:** \u2248 5.2 ng/mL",
         "Each reduction is at most 10 %",
-        "**Arm:** guided-discontinuation (from CarePlan/taper-1)",
+        "**Next trough:**",
     ):
         assert expected in detail, expected
+    for moved in ("|", "Condition/", "CarePlan/", "Observation/", "PlanDefinition", "remission"):
+        assert moved not in detail, moved
 
 
 def test_sandbox_tablet_draft_validates_after_update_and_keeps_the_branded_product():
@@ -239,7 +240,7 @@ def test_missing_data_card_says_what_is_missing_and_what_to_order_and_never_a_do
         "Order: record a weight; repeat the sirolimus trough"
     )
     assert "suggestions" not in card
-    assert "| 8.4 (no unit) | 2026-11-15 | no: no unit |" in card["detail"]
+    assert "**Latest trough, not used:** 8.4 (no unit) on 2026-11-15 (no unit)." in card["detail"]
 
 
 def test_missing_trough_card_may_offer_the_trough_order_only():

@@ -90,7 +90,8 @@ def test_eligible_patient_can_start_the_taper_or_record_maintenance():
         assert plan["subject"] == {"reference": "Patient/khe-demo"}
         assert plan["title"] and plan["description"]
     assert not any(s.get("isRecommended") for s in card["suggestions"])  # the family's choice, not ours
-    assert "| at least 2 years of remission | ✅ met |" in card["detail"]
+    assert "**Eligibility, khe-guided-discontinuation:** every criterion met" in card["detail"]
+    assert "|" not in card["detail"]  # the criteria table is on the decision page (issue #10)
 
 
 def test_eligibility_with_unknowns_offers_no_taper_and_names_the_count():
