@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cards.wording import daily, dose_text, mg, number, percent, when
+from cards.wording import daily, dose_text, mg, number, percent, protocol_short, when
 from cds_service.clinical.decision import (
     Decision,
     Eligibility,
@@ -92,6 +92,8 @@ def eligibility(items: Iterable[Eligibility]) -> list[str]:
             first = result.not_met[0].text if result.not_met else "a criterion"
             more = f" (+{len(result.not_met) - 1} more)" if len(result.not_met) > 1 else ""
             why = f"not met: {md_text(first)}{more}"
+        elif result.to_confirm:
+            why = f"{len(result.unknown)} criteria for you to confirm"
         else:
             settle = "; ".join(f"{md_text(c.text)} (to settle: {md_text(c.settle_by)})" if c.settle_by
                                else md_text(c.text) for c in result.unknown[:2])
@@ -113,7 +115,9 @@ def protocol_lines(decision: Decision) -> list[str]:
     """The protocol, arm and weight, in one line (ids and canonicals are on the page)."""
     parts = []
     if decision.protocol is not None:
-        parts.append(f"**Protocol:** {md_text(decision.protocol.title)} v{decision.protocol.version}")
+        p = decision.protocol
+        name = protocol_short(p.protocol_id, p.title)
+        parts.append(f"**Protocol:** {md_text(name)} v{p.version} ({p.registration})")
     if decision.arm is not None:
         how = "assumed" if decision.arm.source == "default_assumed" else "recorded"
         parts.append(f"arm {decision.arm.arm} ({how})")

@@ -202,9 +202,9 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
             "(the decision page shows them)."
         )
     if to_confirm:
-        lines.append("**To confirm before starting** (the record does not say; starting the taper records your "
-                     "confirmation in the CarePlan):")
-        lines += [f"- {detail.md_text(c.text)}" for c in to_confirm]
+        # one line, not a list: the card stays short (issue #10); the criteria table is on the decision page
+        lines.append("**To confirm before starting** (not in the record; starting the taper records your "
+                     "confirmation): " + "; ".join(detail.md_text(c.text) for c in to_confirm) + ".")
     return card(
         summary=summary,
         indicator="info",

@@ -175,7 +175,7 @@ def test_unknowns_the_prescriber_can_confirm_offer_the_taper_and_record_the_conf
         "https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation")
     assert "prescriber confirmed: guardian's signed consent, no diabetes" in plan["description"]
     assert "confirming the 2 item(s)" in start["label"]
-    assert "- no diabetes" in card["detail"] and "unknown" in card["detail"]
+    assert "confirmation): guardian's signed consent; no diabetes." in card["detail"]
 
 
 def test_an_unknown_the_prescriber_cannot_confirm_blocks_the_taper_suggestion():
