@@ -75,7 +75,8 @@ def test_each_card_is_at_most_700_px_tall_at_600_px_wide_in_chromium() -> None:
 
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = "".join(_card_html(name, card, markdown) for name, card in sorted(CARDS.items()))
-    document = f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head><body>{body}</body></html>"
+    document = (f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head>"
+                f"<body>{body}</body></html>")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
