@@ -51,8 +51,15 @@ def tablet_draft(fhir: Any, patient: str, tablets: float, per_day: int) -> dict[
 
 def test_done_when_a_doubled_tablet_draft_warns_with_its_predicted_trough_and_offers_the_protocol_dose(
         app: Any, seeded: Any) -> None:
-    """Two 0.5 mg tablets twice daily = 2 mg/day (+100 %): 8.1 x 2 / 1 = 16.2 ng/mL, above 5-7."""
-    card = only_card(call_hook(app.test_client(), tablet_draft(seeded, HIGH, 2, 2)))
+    """Two 0.5 mg tablets twice daily = 2 mg/day (+100 %): 8.1 x 2 / 1 = 16.2 ng/mL, above 5-7. Reached as a
+    client does: discovery keyed by `{discovery URL}/{id}`, the order-select service picked from it."""
+    client = app.test_client()
+    listed = client.get("/cds-services").get_json()["services"]
+    configured = {f"http://localhost/cds-services/{s['id']}": s for s in listed}
+    [service_id] = [s["id"] for s in configured.values() if s["hook"] == "order-select"]
+    response = client.post(f"/cds-services/{service_id}", json=tablet_draft(seeded, HIGH, 2, 2))
+    assert response.status_code == 200
+    card = only_card(response.get_json()["cards"])
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("Draft 2 mg/day (+100 %): predicted trough \u2248 16.2 ng/mL, above 5\u20137")
     assert "0.47 mg (0.47 mL) twice daily" in card["summary"]
