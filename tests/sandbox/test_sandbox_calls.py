@@ -29,23 +29,23 @@ def test_discovery_after_a_preflight_lists_one_service_for_every_hook(deployment
 
 def test_a_token_in_the_sandbox_shape_is_accepted_and_the_same_token_replayed_is_refused(deployment):
     sandbox = deployment.sandbox
-    url = f"{sandbox.service_base}/cds-services/sirolimus-dosing"
+    url = f"{sandbox.service_base}/cds-services/sirolimus-order-select"
     token = sandbox.token(url)
-    answered(sandbox.hook("sirolimus-dosing", _order_select(deployment), token=token), "POST", "hook-response")
-    refused(sandbox.hook("sirolimus-dosing", _order_select(deployment), token=token))
+    answered(sandbox.hook("sirolimus-order-select", _order_select(deployment), token=token), "POST", "hook-response")
+    refused(sandbox.hook("sirolimus-order-select", _order_select(deployment), token=token))
 
 
 def test_a_token_for_another_url_is_refused(deployment):
     """`aud` is the exact URL called: a token minted for discovery does not open the hook endpoint."""
     sandbox = deployment.sandbox
     token = sandbox.token(f"{sandbox.service_base}/cds-services")
-    refused(sandbox.hook("sirolimus-dosing", _order_select(deployment), token=token))
+    refused(sandbox.hook("sirolimus-order-select", _order_select(deployment), token=token))
 
 
 def test_a_token_signed_by_another_key_is_refused(deployment):
     stranger = Sandbox(service_base=deployment.sandbox.service_base, kid=deployment.sandbox.kid)
     refused(stranger.discover())
-    refused(stranger.hook("sirolimus-dosing", _order_select(deployment)))
+    refused(stranger.hook("sirolimus-order-select", _order_select(deployment)))
 
 
 def test_discovery_without_a_token_is_refused(deployment):
@@ -75,17 +75,17 @@ def _feedback(name, card, suggestion=None):
 def test_feedback_on_accept_and_on_dismiss_is_stored_once(deployment):
     """Accept (the suggestion clicked, as recorded) and dismiss: each stored, linked to its decision,
     and a repeat of the same feedback stored once."""
-    sandbox = deployment.sandbox
-    cards = answered(sandbox.hook("sirolimus-dosing", _order_select(deployment)), "POST", "hook-response")["cards"]
+    sandbox, service = deployment.sandbox, "sirolimus-order-select"
+    cards = answered(sandbox.hook(service, _order_select(deployment)), "POST", "hook-response")["cards"]
     assert cards and cards[0].get("suggestions"), cards
     card = cards[0]
     accepted = _feedback("feedback-accepted.json", card, card["suggestions"][0])
-    assert answered(sandbox.feedback("sirolimus-dosing", accepted), "POST", None) == {}
-    assert answered(sandbox.feedback("sirolimus-dosing", accepted), "POST", None) == {}  # sent twice
+    assert answered(sandbox.feedback("sirolimus-order-select", accepted), "POST", None) == {}
+    assert answered(sandbox.feedback("sirolimus-order-select", accepted), "POST", None) == {}  # sent twice
 
-    again = answered(sandbox.hook("sirolimus-dosing", _order_select(deployment)), "POST", "hook-response")["cards"]
+    again = answered(sandbox.hook(service, _order_select(deployment)), "POST", "hook-response")["cards"]
     dismissed = _feedback("feedback-dismissed.json", again[0])
-    assert answered(sandbox.feedback("sirolimus-dosing", dismissed), "POST", None) == {}
+    assert answered(sandbox.feedback("sirolimus-order-select", dismissed), "POST", None) == {}
 
     rows = _feedback_rows(deployment, card["uuid"])
     assert len(rows) == 1, rows

@@ -48,9 +48,10 @@ def test_the_expected_dose_cannot_be_made_of_whole_tablets():
         assert per_dose % Decimal(str(strength)) != 0
 
 
-def _call(deployment, name, service_id="sirolimus-dosing"):
+def _call(deployment, name, service_id=None):
     request = load_request(name, patient_id=PATIENT, fhir_base_url=deployment.fhir.base_url, today=today(),
                            prefetch=deployment.prefetch())
+    service_id = service_id or f"sirolimus-{request['hook']}"  # one service per hook, as discovery lists
     return answered(deployment.sandbox.hook(service_id, request), "POST", "hook-response")
 
 
@@ -135,7 +136,7 @@ def test_a_sirolimus_draft_without_a_dose_says_what_is_missing(deployment):
                            today=today(), prefetch=deployment.prefetch())
     draft = request["context"]["draftOrders"]["entry"][0]["resource"]
     del draft["dosageInstruction"]
-    cards = answered(deployment.sandbox.hook("sirolimus-dosing", request), "POST", "hook-response")["cards"]
+    cards = answered(deployment.sandbox.hook("sirolimus-order-select", request), "POST", "hook-response")["cards"]
     assert len(cards) == 1
     text = card_text(cards[0])
     says_missing = re.compile(r"\b(no|without( a)?|missing|lacks?( a)?|enter( a)?|add( a)?)\s+(dose|dosage)\b"

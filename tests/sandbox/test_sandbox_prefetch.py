@@ -126,7 +126,7 @@ def test_what_the_service_reads_itself_is_only_this_patients(crowded_fhir, fresh
 def _order_select(deployment, name, prefetch):
     request = load_request(name, patient_id=PATIENT, fhir_base_url=deployment.fhir.base_url, today=today(),
                            prefetch=prefetch)
-    return answered(deployment.sandbox.hook("sirolimus-dosing", request), "POST", "hook-response")
+    return answered(deployment.sandbox.hook("sirolimus-order-select", request), "POST", "hook-response")
 
 
 def test_the_service_fetches_what_the_sandbox_left_out(fresh_deployment):
