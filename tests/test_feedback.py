@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from cds_service.store import feedback
 from tests.support.app import make_app
 
-SANDBOX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cds-hooks-sandbox"
+SANDBOX = Path(__file__).resolve().parent / "fixtures" / "cds-hooks-sandbox-recorded"
 ACCEPTED = json.loads((SANDBOX / "feedback-accepted.json").read_text())
 OVERRIDDEN = {
     "feedback": [

@@ -8,7 +8,7 @@ import pytest
 from fhir_profiles.schemas import problems
 from tests.support.app import hook_request, make_app
 
-SANDBOX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cds-hooks-sandbox"
+SANDBOX = Path(__file__).resolve().parent / "fixtures" / "cds-hooks-sandbox-recorded"
 
 
 @pytest.fixture

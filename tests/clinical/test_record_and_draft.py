@@ -14,7 +14,7 @@ from cds_service.clinical.record import build_record
 from fhir_profiles import load_json
 from tests.clinical import fhir
 
-SANDBOX = Path("/work/shared/fixtures/cds-hooks-sandbox")
+SANDBOX = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks-sandbox-recorded"
 TODAY = date(2026, 11, 22)
 
 
@@ -53,7 +53,7 @@ def test_dose_history_in_ml_and_tablets() -> None:
 def test_sandbox_drafts_are_read_tolerantly(name: str, kind: str, daily_mg: float | None,
                                             missing: str | None) -> None:
     path = SANDBOX / f"{name}.json"
-    assert path.exists(), f"the recorded sandbox request {path} is missing (shared/ must sit beside the repo)"
+    assert path.exists(), f"the recorded sandbox request {path} is missing (tests/fixtures/cds-hooks-sandbox-recorded/)"
     body = json.loads(path.read_text())
     draft = read_draft(draft_from_context(body["context"]["draftOrders"]))
     assert draft.kind == kind and draft.daily_dose_mg == daily_mg
