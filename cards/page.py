@@ -111,6 +111,22 @@ def _alternative(value: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _draft_check_rows(check: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The draft compared with the protocol (decision 0106), with the exposure factor's source."""
+    if not check:
+        return []
+    verdict = str(check["verdict"]).replace("_", " ")
+    departures = ", ".join(str(x).replace("_", " ") for x in check.get("departures") or ())
+    rows = [("Draft compared with the protocol", verdict + (f": {departures}" if departures else ""))]
+    if check.get("predicted_trough_ng_ml") is not None:
+        text = f"{number(check['predicted_trough_ng_ml'], 1)} ng/mL at steady state (linear relation)"
+        if check.get("exposure_factor", 1.0) != 1.0:
+            factor = number(check["exposure_factor"], 2)
+            text += f", x{factor} for the change of formulation: {check['exposure_source']}"
+        rows.append(("Predicted trough on the draft", text))
+    return rows
+
+
 def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The rule trace as label/value rows, in the order a prescriber checks them."""
     rows: list[tuple[str, str]] = []
@@ -132,6 +148,7 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Current dose", regimen_text(d["current_dose"])))
     if d.get("draft_dose"):
         rows.append(("Dose in the draft order", regimen_text(d["draft_dose"])))
+    rows += _draft_check_rows(d.get("draft_check"))
     change = d.get("last_dose_change")
     if change:
         how = change_words(change["from_daily_mg"], change["to_daily_mg"])

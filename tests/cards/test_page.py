@@ -198,3 +198,18 @@ def _store_without_decision(app):
     )
     app.extensions["sirolimus_cds"].store.record_decision(record)
     return record.id
+
+
+def test_the_page_shows_the_draft_check_and_the_exposure_source():
+    """Issue #10: the card states the factor it applied; the page gives its source (protocol data)."""
+    import datetime as dt
+
+    from cards.page import render_decision_page
+    from tests.clinical import fhir as clinical_fhir
+    from tests.clinical.test_scenarios import baseline, run
+
+    decision = run(baseline(8.1), clinical_fhir.draft(1, "{tbl}", 2, product=clinical_fhir.TAB_05))
+    page = render_decision_page(decision.to_dict(), created_at=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    assert "Draft compared with the protocol" in page and "trough above target" in page
+    assert "10.3 ng/mL at steady state" in page  # 8.1 x 1.0 / 1.0 x 1.27 = 10.29
+    assert "not bioequivalent" in page
