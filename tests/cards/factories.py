@@ -30,7 +30,8 @@ from cds_service.clinical.decision import (
 
 TODAY = date(2026, 11, 22)
 URL = "https://cds.example.org/decisions/8a3f7c1e-2b4d-4e6f-9a8b-1c2d3e4f5a6b"
-SANDBOX = Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks-sandbox-recorded" / "order-select-sirolimus.json"
+SANDBOX = (Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks-sandbox-recorded"
+           / "order-select-sirolimus.json")
 
 TAPER = ProtocolRef(
     protocol_id="khe-guided-discontinuation",
