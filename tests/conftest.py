@@ -11,10 +11,13 @@ from tests.support.fhir_server import FhirServer, start_fhir_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-# CI runs the same generated cases every time (a failure there is reproducible); locally they vary.
+# Hypothesis profiles, chosen here and never per test. `ci` keeps the full example counts and runs the
+# same generated cases every time (a failure there is reproducible). `dev`, the default off CI, runs a
+# few varied cases with no deadline, for a fast inner loop on a busy machine. HYPOTHESIS_PROFILE=ci
+# runs CI's cases locally. The big property runs set their own sizes and are marked `slow`.
 settings.register_profile("ci", derandomize=True, print_blob=True)
-if IN_CI:
-    settings.load_profile("ci")
+settings.register_profile("dev", max_examples=20, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 
 def require_service(name: str, reason: str) -> None:

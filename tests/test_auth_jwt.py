@@ -851,6 +851,7 @@ def test_public_addresses_pass_the_address_check() -> None:
 # Fuzzing: nothing but Unauthorized ever comes out, and no single-character change passes
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.text(max_size=400), st.text(alphabet="ABCDEFabcdef0123456789-_.=+/ ", max_size=400)))
 def test_arbitrary_headers_only_ever_raise_unauthorized(env: Env, text: str) -> None:
@@ -859,6 +860,7 @@ def test_arbitrary_headers_only_ever_raise_unauthorized(env: Env, text: str) -> 
             env.verifier.verify(header, AUD)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_single_character_change_to_a_valid_token_is_rejected(env: Env, data: st.DataObject) -> None:

@@ -24,7 +24,7 @@ from cds_service.store import DecisionRecord
 from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
 from tests.conftest import require_service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

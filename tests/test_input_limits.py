@@ -93,6 +93,7 @@ def _post_chunked(tmp_path, chunks: list[bytes]) -> tuple[int, dict]:
         server.shutdown()
 
 
+@pytest.mark.slow
 def test_a_chunked_body_over_the_cap_on_a_real_socket_is_413(tmp_path):
     chunks = [json.dumps(_request()).encode()] + [b" " * 8192] * (LIMITS.max_body_bytes // 8192 + 1)
     status, body = _post_chunked(tmp_path, chunks)

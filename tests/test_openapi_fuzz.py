@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "docs" / "openapi.yaml"
 MAX_EXAMPLES = 60
 
+pytestmark = pytest.mark.slow
+
 
 def _component_name(ref: str) -> str:
     stem = Path(ref).name.removesuffix(".schema.json").removesuffix(".json")

@@ -37,6 +37,7 @@ def search_all(fhir_server, query: str) -> list[dict[str, Any]]:
 
 
 # -- against a real FHIR server -------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.integration
 def test_seeding_twice_stores_each_resource_exactly_once_and_prints_each_patient(fhir_server):
     argv = ["--fhir-server", fhir_server.base_url, "--token", fhir_server.token, "--date", SEED_DATE.isoformat()]

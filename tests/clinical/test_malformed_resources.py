@@ -4,6 +4,7 @@ import copy
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +40,7 @@ def _mutate(node: Any, field: str, value: Any) -> bool:
     return False
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SCENARIOS), st.data())
 def test_a_malformed_element_never_crashes_the_decision(name: str, data: st.DataObject) -> None:

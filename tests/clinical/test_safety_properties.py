@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +46,7 @@ def _cap(phase: Phase) -> float:
     return RULES.max_reduction_fraction if phase is Phase.TAPERING else RULES.after_relapse_max_reduction_fraction
 
 
+@pytest.mark.slow
 @FAST
 @given(histories(), st.integers(5, 60))
 def test_no_step_exceeds_the_cap_in_any_rolling_month_nor_comes_within_14_days(
@@ -64,6 +66,7 @@ def test_no_step_exceeds_the_cap_in_any_rolling_month_nor_comes_within_14_days(
     assert due >= taper_start
 
 
+@pytest.mark.slow
 @FAST
 @given(histories(), st.integers(5, 60))
 def test_the_projected_taper_obeys_the_cap_and_lasts_six_months(
@@ -86,6 +89,7 @@ def test_the_projected_taper_obeys_the_cap_and_lasts_six_months(
         timeline.append(DoseEvent(step.due_on, step.daily_dose_mg, step.mg_per_administration, 1, "solution"))
 
 
+@pytest.mark.slow
 @FAST
 @given(histories(), st.integers(0, 200))
 def test_after_a_relapse_the_proposal_is_the_previously_effective_dose(
@@ -106,6 +110,7 @@ def test_after_a_relapse_the_proposal_is_the_previously_effective_dose(
         assert plan.step is None  # a relapse signal never lets a reduction through
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(st.floats(0.001, 20, allow_nan=False), st.sampled_from([0.01, 0.5]))
 def test_rounding_moves_a_dose_by_at_most_half_a_step(mg: float, step: float) -> None:
@@ -154,6 +159,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_no_dose_from_an_unusable_level_and_none_beyond_the_limits(record: PatientRecord) -> None:

@@ -21,7 +21,7 @@ from fhir_profiles.schemas import problems
 from tests.support.app import hook_request, make_app
 from tests.support.misbehaving_fhir import MisbehavingServer, start_misbehaving_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BUDGET_S = 1.0
 BOUND_S = 5.0  # a correctness bound (no hang), not a benchmark

@@ -10,7 +10,7 @@ from cds_service.synthetic.seed import seed
 from tests.support.jwt_tokens import bearer, make_es384_key, sandbox_token
 from tests.support.service_process import free_port, running_service, write_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PATIENT = "khe-taper-step-due"
 
 

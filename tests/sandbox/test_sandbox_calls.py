@@ -11,7 +11,7 @@ from tests.sandbox.checks import answered, assert_cors, refused
 from tests.sandbox.conftest import PATIENT, today
 from tests.sandbox.harness import Sandbox, load_json, load_request
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _order_select(deployment, name="order-select-sirolimus.json"):

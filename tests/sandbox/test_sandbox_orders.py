@@ -17,7 +17,7 @@ from tests.sandbox.checks import answered, card_text, dose_and_timing, rxnorm_co
 from tests.sandbox.conftest import PATIENT, today
 from tests.sandbox.harness import load_request
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = json.loads((ROOT / "fhir_profiles/protocols/khe-maintenance.json").read_text())

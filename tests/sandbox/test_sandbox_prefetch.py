@@ -15,7 +15,7 @@ from tests.sandbox.checks import answered
 from tests.sandbox.conftest import PATIENT, SANDBOX_FILLED, today
 from tests.sandbox.harness import SANDBOX_USER_AGENT, load_request, sandbox_query
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TEMPLATES = dict(services()["sirolimus-order-select"].prefetch)
 OTHER = "sandbox-other-child"  # another patient on the same server, as the sandbox's server holds many
