@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from cds_service.config import load_settings
+from cds_service.config import SANDBOX_ISSUER, load_settings, with_sandbox_trusted
 from cds_service.errors import ConfigError
 
 
@@ -15,18 +16,28 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.serve import run
 
     settings = load_settings(args.config)
+    if args.trust_sandbox:
+        settings = replace(settings, auth=with_sandbox_trusted(settings.auth))
     host = args.host
     if args.dev:
         # Local trial: no JWT, and therefore reachable from this machine only.
         settings = replace(settings, auth=replace(settings.auth, require_jwt=False))
         host = "127.0.0.1"
         print("dev mode: JWT verification OFF, listening on 127.0.0.1 only", file=sys.stderr)
+    elif settings.auth.require_jwt and not settings.auth.issuers:
+        raise ConfigError("JWT is required but no issuer is trusted: add [[auth.issuers]] (iss and jku or "
+                          "jwks_file) to the configuration, or pass --trust-sandbox to try the public sandbox, "
+                          "or --dev for a local trial")
     elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
         print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
               "can call the service", file=sys.stderr)
     from cds_service.http.logs import configure_logging
 
     configure_logging("INFO")
+    if settings.auth.require_jwt and any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers):
+        logging.getLogger("sirolimus_cds").warning(
+            "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
+            SANDBOX_ISSUER)
     app = create_app(settings)
     print(f"sirolimus-cds listening on http://{host}:{args.port}/cds-services", file=sys.stderr)
     run(app, host, args.port, args.workers)
@@ -43,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
                        "else the embedded defaults)")
+    serve.add_argument("--trust-sandbox", action="store_true",
+                       help="also accept tokens from the public CDS Hooks sandbox (trials only; logged as WARNING)")
     serve.add_argument("--dev", action="store_true", help="local trial: JWT off, bind 127.0.0.1 only")
     serve.set_defaults(func=_serve)
 

@@ -34,7 +34,8 @@ class Issuer:
 @dataclass(frozen=True)
 class AuthSettings:
     require_jwt: bool = True
-    issuers: tuple[Issuer, ...] = (Issuer(iss=SANDBOX_ISSUER, jku=SANDBOX_JKU),)
+    issuers: tuple[Issuer, ...] = ()  # no issuer is trusted unless configured (issue #12)
+    trust_sandbox: bool = False  # also trust the public CDS Hooks sandbox (a trial; logged at WARNING)
     leeway_seconds: int = 60
     max_token_bytes: int = 8192
     jwks_timeout_seconds: float = 5.0
@@ -141,7 +142,7 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     if not 0 < fhir.timeout_seconds <= 60:
         raise ConfigError("fhir.timeout_seconds must be between 0 and 60")
     auth_raw = _typed(data, "auth", dict, {})
-    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds"}, "[auth]")
+    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds", "trust_sandbox"}, "[auth]")
     leeway = _typed(auth_raw, "leeway_seconds", int, defaults.auth.leeway_seconds)
     if not 0 <= leeway <= 60:
         raise ConfigError("auth.leeway_seconds must be between 0 and 60")
@@ -150,6 +151,8 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
         issuers=_issuers(auth_raw["issuers"], base_dir) if "issuers" in auth_raw else defaults.auth.issuers,
         leeway_seconds=leeway,
     )
+    if _typed(auth_raw, "trust_sandbox", bool, False):
+        auth = with_sandbox_trusted(auth)
     limits_raw = _typed(data, "limits", dict, {})
     known_limits = set(LimitSettings.__dataclass_fields__)
     _expect(limits_raw, known_limits, "[limits]")
@@ -177,6 +180,15 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
         auth=auth,
         limits=limits,
     )
+
+
+SANDBOX = Issuer(iss=SANDBOX_ISSUER, jku=SANDBOX_JKU)
+
+
+def with_sandbox_trusted(auth: AuthSettings) -> AuthSettings:
+    """`auth` that also trusts the public CDS Hooks sandbox (`trust_sandbox = true` or `serve --trust-sandbox`)."""
+    others = tuple(i for i in auth.issuers if i.iss != SANDBOX_ISSUER)
+    return replace(auth, trust_sandbox=True, issuers=(*others, SANDBOX))
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -11,7 +11,8 @@ def test_no_file_gives_the_embedded_defaults(monkeypatch):
     monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
     settings = load_settings()
     assert settings.auth.require_jwt is True
-    assert [(i.iss, i.jku) for i in settings.auth.issuers] == [(SANDBOX_ISSUER, SANDBOX_JKU)]
+    assert settings.auth.issuers == ()  # no issuer is trusted unless configured (#12)
+    assert settings.auth.trust_sandbox is False
     assert settings.fhir.allowed_servers == (SMART_R4_SANDBOX,)
     assert settings.database_url.startswith("sqlite:///")
 
@@ -69,3 +70,9 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path: Path):
     broken.write_text("public_base_url = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(broken)
+
+
+def test_trusting_the_public_sandbox_is_an_explicit_line(tmp_path: Path):
+    settings = settings_from_dict({"auth": {"trust_sandbox": True}}, base_dir=tmp_path)
+    assert [(i.iss, i.jku) for i in settings.auth.issuers] == [(SANDBOX_ISSUER, SANDBOX_JKU)]
+    assert settings_from_dict({"auth": {}}, base_dir=tmp_path).auth.issuers == ()

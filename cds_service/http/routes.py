@@ -128,8 +128,8 @@ def health() -> tuple[Response, int]:
 @blueprint.app_errorhandler(ServiceError)
 def service_error(error: ServiceError) -> tuple[Response, int] | Response:
     if isinstance(error, Unauthorized):
-        log.info("refused: %s", error.message)
-        return Response(status=401)  # bare, as CDS Hooks prescribes
+        log.warning("refused: %s", error.message)  # the reason only, never the token
+        return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="sirolimus-cds"'})
     log.info("answered %s: %s", error.status, error.message)
     return jsonify(operation_outcome(error)), error.status
 
