@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 
-from cds_service.config import SANDBOX_ISSUER, load_settings, with_sandbox_trusted
+from cds_service.config import LOG_LEVEL_ENV, PORT_ENV, SANDBOX_ISSUER, load_settings, with_sandbox_trusted
 from cds_service.errors import ConfigError
 
 
@@ -16,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.serve import run
 
     settings = load_settings(args.config)
+    port = args.port if args.port is not None else _env_port()
     if args.trust_sandbox:
         settings = replace(settings, auth=with_sandbox_trusted(settings.auth))
     host = args.host
@@ -33,24 +36,42 @@ def _serve(args: argparse.Namespace) -> int:
               "can call the service", file=sys.stderr)
     from cds_service.http.logs import configure_logging
 
-    configure_logging("INFO")
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{LOG_LEVEL_ENV}={level} is not one of DEBUG, INFO, WARNING, ERROR")
+    configure_logging(level)
     if settings.auth.require_jwt and any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers):
         logging.getLogger("sirolimus_cds").warning(
             "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
             SANDBOX_ISSUER)
     app = create_app(settings)
-    print(f"sirolimus-cds listening on http://{host}:{args.port}/cds-services", file=sys.stderr)
-    run(app, host, args.port, args.workers)
+    print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
+    run(app, host, port, args.workers)
     return 0
+
+
+def _env_port() -> int:
+    raw = os.environ.get(PORT_ENV, "8080")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{PORT_ENV}={raw} is not a port number (1-65535)")
+    return int(raw)
+
+
+def _version() -> str:
+    try:
+        return version("sirolimus-cds")
+    except PackageNotFoundError:  # pragma: no cover - running from a checkout that is not installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sirolimus-cds", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=int, default=None, help=f"port (default ${PORT_ENV}, else 8080)")
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     serve.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
                        "else the embedded defaults)")

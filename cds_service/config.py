@@ -16,6 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cds_service.errors import ConfigError
 
 CONFIG_ENV = "SIROLIMUS_CDS_CONFIG"
+# Environment variables that override one key of the file (containers, twelve-factor deployments).
+ENV_OVERRIDES = {"SIROLIMUS_CDS_DATABASE_URL": "database_url", "SIROLIMUS_CDS_REDIS_URL": "redis_url"}
+PORT_ENV = "SIROLIMUS_CDS_PORT"
+LOG_LEVEL_ENV = "SIROLIMUS_CDS_LOG_LEVEL"
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
@@ -194,8 +198,9 @@ def with_sandbox_trusted(auth: AuthSettings) -> AuthSettings:
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read `path`, else $SIROLIMUS_CDS_CONFIG, else use the embedded defaults."""
     chosen = path or os.environ.get(CONFIG_ENV)
+    overrides = {key: os.environ[name] for name, key in ENV_OVERRIDES.items() if os.environ.get(name)}
     if not chosen:
-        return Settings()
+        return settings_from_dict(overrides) if overrides else Settings()
     file = Path(chosen)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -203,4 +208,4 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"configuration file {file} not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {file} is not valid TOML: {exc}") from exc
-    return settings_from_dict(data, base_dir=file.parent)
+    return settings_from_dict({**data, **overrides}, base_dir=file.parent)
