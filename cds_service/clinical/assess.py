@@ -21,7 +21,8 @@ from .decision import (
 from .dosing import assess_trough, predicted_trough_ng_ml, regimen, weight_problems
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
-from .findings import interacting_drugs, trough_findings
+from .findings import interacting_drugs, same_day_levels, trough_findings
+from .follow_up import TroughClock, next_trough_due, proposes_change
 from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, Protocols
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
@@ -74,19 +75,19 @@ def _step_proposal(step: TaperStep, current: DoseEvent, trough: TroughUsed | Non
     return _proposal(step.regimen, current.daily_mg, weight_kg, predicted, step.rule, step.protocol_line)
 
 
-def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, protocol: Protocol,
-                     today: date) -> date:
-    """Rule 3 "a trough level every month", and a new trough at steady state after each change.
-
-    A level that cannot be used (no unit, implausible, censored, before an interacting drug) does not
-    start the monthly clock: a usable one is due now, or at steady state if that is later."""
-    steady = None if last_change_on is None else last_change_on + timedelta(days=protocol.trough.steady_state_days)
-    if trough is None or (last_change_on is not None and trough.drawn_on < last_change_on):
-        return steady or today
-    quality = [r for r in trough.reasons_unusable if "days ago: older than" not in r]
-    if quality:  # staleness alone keeps the monthly clock (the level was due, now overdue)
-        return max(steady or today, today)
-    return trough.drawn_on + timedelta(days=protocol.trough.monitoring_interval_days)
+def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, proposed: ProposedDose | None,
+                     current: DoseEvent | None, protocol: Protocol, today: date) -> date | None:
+    """The inputs of follow_up.next_trough_due, read from this assessment (None: not on, nor starting)."""
+    on_therapy = current is not None and current.daily_mg > 0
+    if not on_therapy and proposed is None:
+        return None
+    changing = proposed is not None and (current is None or not on_therapy or proposes_change(proposed, current))
+    stale_only = trough is not None and all("days ago: older than" in r for r in trough.reasons_unusable)
+    clock = TroughClock(today=today, last_change_on=last_change_on, change_proposed=changing,
+                        level_drawn_on=trough.drawn_on if trough else None,
+                        level_usable=trough is not None and trough.usable, level_only_stale=stale_only)
+    return next_trough_due(clock, follow_up_days=protocol.trough.follow_up_days,
+                           monitoring_interval_days=protocol.trough.monitoring_interval_days)
 
 
 def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocols, today: date,
@@ -160,6 +161,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             missing.append(MissingData("a sirolimus trough drawn since the interacting drug started",
                                        "order a whole-blood trough before the next dose (LOINC 29247-4)"))
     findings += trough_findings(trough, protocol.trough.plausible_max_ng_ml)
+    findings += same_day_levels(record.troughs)
     usable_trough = trough if trough is not None and trough.usable else None
 
     phase: Phase | None = None
@@ -234,13 +236,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         proposed_dose=proposed,
         no_proposal_reasons=() if proposed is not None else tuple(dict.fromkeys(reasons)),
         alternatives=tuple(alternatives),
-        next_trough_due=(
-            _next_trough_due(trough, last_change_on, protocol, today) if current and current.daily_mg > 0
-            # Starting: "hold a dose for 7-14 days" before the first level (label), so the first trough
-            # is due at steady state after the start.
-            else today + timedelta(days=protocol.trough.steady_state_days) if proposed is not None
-            else None
-        ),
+        next_trough_due=_next_trough_due(trough, last_change_on, proposed, current, protocol, today),
         next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
         weight_kg=weight.value if weight else None,
         notes=(arm.note,),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from .decision import Evidence, Finding, Phase, TroughUsed
 from .dosing import sanity_problems, tenfold_apart
 from .draft import DraftOrder
+from .facts import Trough
 from .protocols import Protocol
 from .record import PatientRecord
 from .relapse import RelapseSignal
@@ -23,6 +24,25 @@ def interacting_drugs(record: PatientRecord) -> tuple[Finding, ...]:
         f"{drug.name} is being taken: {'avoid with' if drug.severity == 'avoid' else 'use caution with'} "
         "sirolimus (CYP3A4/P-gp); check the trough after any change",
         (Evidence(drug.resource, drug.name, None, drug.start, drug.how),)) for drug in record.interacting_drugs)
+
+
+def same_day_levels(troughs: Sequence[Trough]) -> tuple[Finding, ...]:
+    """Two levels on one day: the later by time drawn is used (levels are ordered by instant), and the
+    card says that another level exists that day, so the clinician can see both."""
+    if not troughs:
+        return ()
+    latest = troughs[0]
+    others = [t for t in troughs[1:] if t.drawn_on == latest.drawn_on]
+    if not others:
+        return ()
+    shown = ", ".join(f"{t.original_value:g} {t.original_unit or ''}".strip() if t.original_value is not None
+                      else "no value" for t in others)
+    used = f"{latest.original_value:g} {latest.original_unit or ''}".strip() if latest.original_value is not None \
+        else "no value"
+    return (Finding("another-level-same-day", "info",
+                    f"another sirolimus level was drawn on {latest.drawn_on.isoformat()} ({shown}); "
+                    f"the later one ({used}) is the one used",
+                    tuple(Evidence(t.resource, t.original_value, t.original_unit, t.drawn_on) for t in others)),)
 
 
 def trough_findings(trough: TroughUsed | None, plausible_max_ng_ml: float) -> tuple[Finding, ...]:

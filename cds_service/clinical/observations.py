@@ -1,12 +1,12 @@
 """Observations -> weights, heights, troughs and labs (architecture.md, "What the service reads")."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from . import units
 from .facts import LabResult, Measurement, Trough, Unusable
-from .validate import codes, is_valid, parse_date, ref
+from .validate import codes, is_valid, parse_date, parse_instant, ref
 
 LOINC = "http://loinc.org"
 LOINC_TROUGH = "29247-4"
@@ -35,10 +35,19 @@ def _loinc(obs: dict[str, Any]) -> str | None:
     return next((c for s, c in codes(obs.get("code")) if s == LOINC), None)
 
 
-def _when(obs: dict[str, Any]) -> date | None:
+def _effective(obs: dict[str, Any]) -> Any:
     period = p if isinstance(p := obs.get("effectivePeriod"), dict) else {}
     # When the sample was drawn or the child weighed; `issued` (when the report was released) is not that.
-    return parse_date(obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start"))
+    return obs.get("effectiveDateTime") or obs.get("effectiveInstant") or period.get("start")
+
+
+def _when(obs: dict[str, Any]) -> date | None:
+    return parse_date(_effective(obs))
+
+
+def _instant(obs: dict[str, Any]) -> datetime:
+    """The full effective instant (time of day, zone): the order of levels, never the server's order."""
+    return parse_instant(_effective(obs)) or datetime.min.replace(tzinfo=UTC)
 
 
 def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: int,
@@ -54,7 +63,7 @@ def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: i
         if _loinc(obs) == loinc and obs.get("status") not in {"entered-in-error", "cancelled"}
         and (when := _when(obs)) is not None and when <= today
     ]
-    chosen.sort(key=lambda pair: pair[0], reverse=True)
+    chosen.sort(key=lambda pair: _instant(pair[1]), reverse=True)
     return chosen[:keep]
 
 

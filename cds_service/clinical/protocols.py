@@ -33,6 +33,8 @@ class TroughRules:
     accepted_statuses: tuple[str, ...]
     non_trough_markers: tuple[str, ...]
     plausible_min_ng_ml: float  # (choice, decision 0011) below this a level is implausible
+    # (choice, decision 0015) the trough after a change of dose or formulation: label "7-14 days"
+    follow_up_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Protocol:
     taper: TaperRules | None
     eligibility: dict[str, Any]
     starting_dose_tolerance_fraction: float | None = None  # (choice, decision 0106) IHHE start, e.g. 0.2
+    loading_dose_at_start: bool = False  # (choice, decision 0015) label: 3 x (new - current), at a start only
 
     @property
     def target_ng_ml(self) -> float | None:
@@ -159,7 +162,8 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         starting_administrations_per_day=data.get("starting_administrations_per_day", 2),
         trough=TroughRules(t["steady_state_days"], t["max_age_days"], t["plausible_max_ng_ml"],
                            t["monitoring_interval_days"], tuple(t["accepted_statuses"]),
-                           tuple(t["non_trough_markers"]), plausible_min_ng_ml=t["plausible_min_ng_ml"]),
+                           tuple(t["non_trough_markers"]), plausible_min_ng_ml=t["plausible_min_ng_ml"],
+                           follow_up_days=t["follow_up_days"]),
         measuring=Measuring(m["solution_mg_per_ml"], m["solution_step_ml"],
                             tuple(sorted(m["tablet_strengths_mg"], reverse=True)),
                             tablet_exposure_vs_solution=m.get("tablet_exposure_vs_solution", 1.0),
@@ -173,6 +177,7 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         taper=taper,
         eligibility=data.get("eligibility", {}),
         starting_dose_tolerance_fraction=data.get("starting_dose_tolerance_fraction"),
+        loading_dose_at_start=data.get("loading_dose_at_start", False),
     )
 
 

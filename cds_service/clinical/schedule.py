@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from .decision import ScheduleStep, TroughUsed
 from .dosing import predicted_trough_ng_ml
+from .follow_up import follow_up_due
 from .protocols import Protocol
 from .taper import TaperPlan, plan_taper
 from .timeline import DoseEvent
@@ -43,7 +44,7 @@ def project_schedule(timeline: tuple[DoseEvent, ...], plan: TaperPlan, taper_sta
             predicted = round(predicted_trough_ng_ml(trough.value_ng_ml, at_mg, reg.daily_dose_mg), 1)
         steps.append(ScheduleStep(due_on, reg.daily_dose_mg, reg.mg_per_administration,
                                   reg.ml_per_administration, predicted,
-                                  due_on + timedelta(days=protocol.trough.steady_state_days),
+                                  follow_up_due(due_on, protocol.trough.follow_up_days),
                                   step.rule))
         events.append(DoseEvent(due_on, reg.daily_dose_mg, reg.mg_per_administration,
                                 reg.administrations_per_day, reg.formulation))

@@ -5,6 +5,7 @@ Label: "new dose = current dose x (target level / current level)", only from a u
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
 from .dosing import exposure_factor, linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
@@ -18,11 +19,9 @@ def _proposal(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: float
               rule: str, line: str) -> ProposedDose:
     daily = reg.daily_dose_mg
     change = None if not current_daily_mg else round(100 * (daily - current_daily_mg) / current_daily_mg, 1)
-    loading = None
-    if current_daily_mg and daily > current_daily_mg:
-        loading = round(3 * (daily - current_daily_mg), 3)  # label: 3 x (new - current maintenance dose)
+    # No loading dose here: during therapy the dose is changed and held 7-14 days (decision 0015).
     return ProposedDose(reg, daily, round(daily / weight_kg, 4), change,
-                        None if predicted is None else round(predicted, 1), rule, line, loading)
+                        None if predicted is None else round(predicted, 1), rule, line)
 
 
 def checked(proposal: ProposedDose, weight_kg: float, protocol: Protocol
@@ -84,4 +83,7 @@ def starting_dose(protocol: Protocol, weight_kg: float) -> tuple[ProposedDose | 
     assert protocol.starting_dose_mg_per_kg_day is not None
     daily = protocol.starting_dose_mg_per_kg_day * weight_kg
     reg = rounded_regimen(daily, protocol.starting_administrations_per_day, "solution", protocol.measuring)
-    return checked(_proposal(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE), weight_kg, protocol)
+    proposal = _proposal(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE)
+    if protocol.loading_dose_at_start:  # label: 3 x (new - current maintenance dose), current being 0
+        proposal = replace(proposal, loading_dose_mg=round(3 * reg.daily_dose_mg, 3))
+    return checked(proposal, weight_kg, protocol)

@@ -5,7 +5,7 @@ what a decision uses. A failure is reported as Unusable with the resource id, ne
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from fhir.resources.R4B.adverseevent import AdverseEvent
@@ -53,6 +53,19 @@ def is_valid(resource: dict[str, Any], unusable: list[Unusable]) -> bool:
         unusable.append(Unusable(ref(resource), f"not valid FHIR R4: {reason}"))
         return False
     return True
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """FHIR date or dateTime -> an aware instant, for ordering: the time of day and the zone count
+    (a date alone is the start of that day, UTC; a time without a zone is read as UTC)."""
+    day = parse_date(value)
+    if day is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if len(value) > 10 else datetime.combine(day, time.min)
+    except ValueError:
+        moment = datetime.combine(day, time.min)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def parse_date(value: Any) -> date | None:

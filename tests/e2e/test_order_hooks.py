@@ -48,8 +48,9 @@ def dose_updates(card: dict[str, Any]) -> list[tuple[float, int]]:
 # trough 3.6 ng/mL on D-10 (23 days after that change: at steady state), weight 24.6 kg on D-10.
 # Rule 1: at most 10 % of 0.50 mg/day -> at least 0.45 mg/day = 0.225 mg per dose; 0.01 mL steps of
 # 1 mg/mL, rounded up so the cut stays within 10 %: 0.23 mg twice daily = 0.46 mg/day (-8 %).
-# Rule 3: a trough every month: D-10 + 30 days = D+20.
-TAPER_STEP_MG, TAPER_TROUGH_DUE = 0.23, 20
+# The step changes the dose today: label "hold a dose for 7-14 days" then measure, so the next trough is
+# D+14 (follow_up_days, decision 0015), not the routine monthly date D-10 + 30 = D+20 (issue #11).
+TAPER_STEP_MG, TAPER_TROUGH_DUE = 0.23, 14
 
 
 def test_taper_step_dose_card_from_an_ehr_order_select_in_mg_twice_daily(client: Any, db: Any, fhir: Any) -> None:
@@ -101,7 +102,8 @@ def test_taper_step_card_offers_a_five_percent_step_as_an_alternative(client: An
 def test_rule_8_five_percent_step_after_relapse_and_stabilisation(client: Any, db: Any, fhir: Any) -> None:
     """e2e-five-percent: back on the previously effective 0.40 mg twice daily since D-190 (platelets 85 on
     D-195), so the 3-month stabilisation (91 days) is over: rule 8, at most 5 %: 0.80 x 0.95 = 0.76 mg/day
-    = 0.38 mg twice daily (-5 %); trough 5.2 ng/mL on D-10 -> next monthly trough D+20."""
+    = 0.38 mg twice daily (-5 %); trough 5.2 ng/mL on D-10; the step changes the dose today, so the next trough is D+14
+    (label: hold 7-14 days, then measure; decision 0015), not the monthly D+20."""
     cards = run(client, db, fhir, "ehr-order-sign-mg.json", "e2e-five-percent", protocol=GUIDED,
                 dose=0.4, frequency=2, dose_text="0.4 mg (0.4 mL) by mouth twice daily")
     card = only_card(cards)
@@ -109,7 +111,7 @@ def test_rule_8_five_percent_step_after_relapse_and_stabilisation(client: Any, d
     best = recommended(card)
     check_dose(resource_of(best, "MedicationRequest", "update"), mg=0.38, per_day=2,
                patient_id="e2e-five-percent", draft_id=DRAFT_ID)
-    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(20), patient_id="e2e-five-percent")
+    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(14), patient_id="e2e-five-percent")
     assert (0.4, 2) in dose_updates(card)  # keep the current dose
     assert all(mg >= 0.38 for mg, _ in dose_updates(card)), "nothing below the 5 % step"
 

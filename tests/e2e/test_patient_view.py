@@ -57,10 +57,10 @@ def test_trough_overdue(client: Any, db: Any, fhir: Any) -> None:
 
 @pytest.mark.parametrize(("patient_id", "mg", "step_due"), [
     # khe-taper-step-due: last step D-33 (rules 1-2: 30-day window) -> due D-3; 0.25 x 0.9 = 0.225 -> 0.23 mg
-    # twice daily (rounded up to stay within 10 %); trough D-10 + 30 = D+20.
+    # twice daily (rounded up to stay within 10 %); a step today -> trough D+14 (hold 7-14 days, decision 0015).
     ("khe-taper-step-due", 0.23, -3),
     # e2e-five-percent: returned to 0.40 mg twice daily on D-190; rule 8 after 91 days -> due D-99;
-    # 0.40 x 0.95 = 0.38 mg twice daily; trough D-10 + 30 = D+20.
+    # 0.40 x 0.95 = 0.38 mg twice daily; a step today -> trough D+14.
     ("e2e-five-percent", 0.38, -99),
 ])
 def test_taper_step_due(client: Any, db: Any, fhir: Any, patient_id: str, mg: float, step_due: int) -> None:
@@ -70,7 +70,7 @@ def test_taper_step_due(client: Any, db: Any, fhir: Any, patient_id: str, mg: fl
     assert day(step_due).isoformat() in card["summary"]
     best = recommended(card)
     check_dose(resource_of(best, "MedicationRequest", "create"), mg=mg, per_day=2, patient_id=patient_id)
-    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(20), patient_id=patient_id)
+    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(14), patient_id=patient_id)
 
 
 def test_eligible_for_guided_discontinuation(client: Any, db: Any, fhir: Any) -> None:
@@ -95,7 +95,8 @@ def test_possible_relapse_returns_to_the_previously_effective_dose(client: Any, 
     """khe-taper-relapse: taper since D-153; 0.25 -> 0.23 mg twice daily on D-25; platelets 85 x 10^9/L on
     D-4 (< 100, a return trigger): critical. Rule 7: the previously effective dose is the one before
     that reduction, 0.25 mg twice daily; the taper CarePlan is updated (same id). Trough 4.0 ng/mL on D-4
-    -> next monthly trough D+26 (at least 14 days after the return: at steady state)."""
+    -> the return changes the dose today: next trough D+14 (label: hold 7-14 days; decision 0015), not
+    the monthly D+26."""
     cards = run(client, db, fhir, "sandbox-patient-view.json", "khe-taper-relapse", protocol=GUIDED)
     card = only_card(cards)
     assert card["indicator"] == "critical"
@@ -104,7 +105,7 @@ def test_possible_relapse_returns_to_the_previously_effective_dose(client: Any, 
     plan = resource_of(best, "CarePlan", "update")
     check_careplan(plan, protocol=GUIDED, patient_id="khe-taper-relapse")
     assert plan["id"] == "khe-taper-relapse-careplan"
-    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(26), patient_id="khe-taper-relapse")
+    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(14), patient_id="khe-taper-relapse")
 
 
 @pytest.mark.parametrize(("patient_id", "protocol", "indicator", "mentions"), [

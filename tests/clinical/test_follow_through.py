@@ -1,0 +1,99 @@
+"""Issue #11, from the protocol text: the trough after a change, levels in true time order, and the
+loading dose only at a start.
+
+Baseline child (tests/clinical/test_scenarios.py): 6 y, 20 kg, KHE in remission, maintenance arm
+(5-7 ng/mL, aim 6), sirolimus 1 mg/mL solution 0.5 mL twice daily (1.0 mg/day) since 2024-01-01.
+Today 2026-11-22. Protocol data: follow_up_days = 14 (label "hold a dose for 7-14 days", decision
+0015), monitoring_interval_days = 30 (KHE rule 3 "a trough level every month").
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from cds_service.clinical.protocols import load_protocols
+from tests.clinical import fhir
+from tests.clinical.test_scenarios import TODAY, baseline, ihhe_infant, run
+
+FOLLOW_UP = timedelta(days=14)
+
+
+@pytest.mark.parametrize(("trough_ng_ml", "daily_mg"), [
+    (4.0, 1.5),   # increase: 1.0 x 6/4 = 1.5 mg/day (+50 %)
+    (9.0, 0.66),  # decrease: 1.0 x 6/9 = 0.667 -> 0.33 mL bid = 0.66 mg/day (-34 %)
+])
+def test_after_a_proposed_change_the_next_trough_is_14_days_later_not_the_monthly_date(
+        trough_ng_ml: float, daily_mg: float) -> None:
+    """Label: "hold a dose for 7-14 days before the next adjustment": measured 14 days after the change
+    (2026-12-06), not a month after the last level (2026-11-15 + 30 = 2026-12-15)."""
+    d = run(baseline(trough_ng_ml), fhir.draft(0.5, "mL", 2))
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(daily_mg)
+    assert d.next_trough_due == TODAY + FOLLOW_UP == date(2026, 12, 6)
+
+
+def test_within_target_the_monthly_trough_stands() -> None:
+    """6.0 ng/mL on 2026-11-15 is within 5-7: keep the dose; rule 3: next trough 2026-12-15."""
+    d = run(baseline(6.0), fhir.draft(0.5, "mL", 2))
+    assert d.proposed_dose is not None and d.proposed_dose.rule == "within_target_keep_dose"
+    assert d.next_trough_due == date(2026, 12, 15)
+
+
+def test_a_switch_from_tablets_to_solution_is_followed_by_a_trough_14_days_later() -> None:
+    """Tablets and solution are "not bioequivalent ... a switch needs a new trough". 0.5 mg tablet once
+    daily, trough 8.0: 0.5 x 6/8 = 0.375 mg/day, which whole 0.5 mg tablets cannot give, so the
+    proposal is the oral solution; the next trough is 14 days after the switch."""
+    resources = [r for r in baseline(8.0) if r.get("resourceType") != "MedicationRequest"]
+    resources.append(fhir.sirolimus(date(2024, 1, 1), 1, unit="{tbl}", per_day=1, product=fhir.TAB_05))
+    d = run(resources, fhir.draft(1, "{tbl}", 1, product=fhir.TAB_05))
+    assert d.proposed_dose is not None and d.proposed_dose.regimen.formulation == "solution"
+    assert d.next_trough_due == TODAY + FOLLOW_UP
+
+
+def test_a_change_already_made_is_followed_by_a_trough_14_days_after_it() -> None:
+    """The dose went up on 2026-11-18 (after the last level): the next trough is 2026-12-02."""
+    resources = [r for r in baseline(4.0) if r.get("resourceType") != "MedicationRequest"]
+    resources += fhir.chain(fhir.sirolimus(date(2024, 1, 1), 0.5), fhir.sirolimus(date(2026, 11, 18), 0.75))
+    d = run(resources)
+    assert d.next_trough_due == date(2026, 11, 18) + FOLLOW_UP
+
+
+def test_two_levels_on_one_day_returned_oldest_first_the_later_is_used() -> None:
+    """10.0 ng/mL at 07:00 repeated as 6.2 at 11:00 (+01:00), the server giving the older first: the
+    later one is the level (6.2, within 5-7: keep 1.0 mg/day), never a cut from 10.0; the card says
+    that another level exists that day."""
+    resources = baseline(None) + [
+        fhir.trough(10.0, date(2026, 11, 15), effectiveDateTime="2026-11-15T07:00:00+01:00"),
+        fhir.trough(6.2, date(2026, 11, 15), effectiveDateTime="2026-11-15T11:00:00+01:00"),
+    ]
+    d = run(resources, fhir.draft(0.5, "mL", 2))
+    assert d.troughs_used[0].value_ng_ml == pytest.approx(6.2)
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(1.0)
+    same_day = [f for f in d.findings if f.code == "another-level-same-day"]
+    assert len(same_day) == 1 and "10" in same_day[0].message
+
+
+def test_the_time_zone_decides_which_level_is_later() -> None:
+    """09:00+08:00 (01:00 UTC) is earlier than 07:00+00:00 (07:00 UTC): the 07:00 UTC level is used."""
+    resources = baseline(None) + [
+        fhir.trough(6.2, date(2026, 11, 15), effectiveDateTime="2026-11-15T07:00:00+00:00"),
+        fhir.trough(10.0, date(2026, 11, 15), effectiveDateTime="2026-11-15T09:00:00+08:00"),
+    ]
+    d = run(resources, fhir.draft(0.5, "mL", 2))
+    assert d.troughs_used[0].value_ng_ml == pytest.approx(6.2)
+
+
+def test_no_loading_dose_for_a_child_already_on_sirolimus() -> None:
+    """Label: a loading dose "where used" is 3 x (new - current); during therapy the dose is changed and
+    held 7-14 days, so an increase (1.0 -> 1.5 mg/day) carries none."""
+    d = run(baseline(4.0), fhir.draft(0.5, "mL", 2))
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(1.5)
+    assert d.proposed_dose.loading_dose_mg is None
+
+
+def test_no_loading_dose_at_a_start_unless_the_protocol_data_enables_it() -> None:
+    """IHHE 0.1 mg/kg/day start: the protocol text names no loading dose, so its data disables it."""
+    assert load_protocols()["ihhe-sequential-sirolimus"].loading_dose_at_start is False
+    d = run(ihhe_infant(), fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
+    assert d.proposed_dose is not None and d.proposed_dose.loading_dose_mg is None
+    assert d.next_trough_due == TODAY + FOLLOW_UP
