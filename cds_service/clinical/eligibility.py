@@ -7,7 +7,7 @@ Unknown is never silently treated as met: the card lists what is unknown and wha
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from .decision import Answer, CriterionResult, Eligibility, Evidence
@@ -208,12 +208,3 @@ def ihhe_sequential(record: PatientRecord, protocol: Protocol, today: date, siro
     criteria = (has_diagnosis(record, "ihhe", "diagnosis", "infantile hepatic hemangioendothelioma"),
                 propranolol_before(record, today), resistance)
     return Eligibility(IHHE_SEQUENTIAL, combine(criteria), criteria)
-
-
-def remission_since(record: PatientRecord) -> date | None:
-    dates = [c.abatement_on for c in record.conditions if "khe" in c.valuesets and c.abatement_on]
-    return max(dates) if dates else None
-
-
-def days_until(on: date, days: int) -> date:
-    return on + timedelta(days=days)

@@ -68,7 +68,7 @@ class SanityLimits:
     weight_for_age_kg: tuple[tuple[int, int, float, float], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RelapseRules:
     condition_statuses: tuple[str, ...]
     platelets_below_10e9_l: float
@@ -77,7 +77,7 @@ class RelapseRules:
     warning_signals: tuple[str, ...]  # (choice) signals that only warn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaperRules:
     max_reduction_fraction: float  # rule 1: "at most 10 % of the previous dose"
     window_days: int  # (choice) "monthly" as a rolling window
@@ -140,12 +140,21 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
     if "taper" in data:
         tp, rl = data["taper"], data["taper"]["relapse"]
         taper = TaperRules(
-            tp["max_reduction_fraction"], tp["window_days"], tp["min_days_between_changes"],
-            tp["min_taper_days"], tp["stabilisation_days"], tp["after_relapse_max_reduction_fraction"],
-            RelapseRules(tuple(rl["condition_statuses"]), rl["platelets_below_10e9_l"],
-                         rl["fibrinogen_below_g_l"], tuple(rl["return_triggers"]),
-                         tuple(rl["warning_signals"])),
-            tp["stop_rule"]["stop_below_mg_per_kg_day"], tp["stop_rule"]["stop_when_step_not_measurable"],
+            max_reduction_fraction=tp["max_reduction_fraction"],
+            window_days=tp["window_days"],
+            min_days_between_changes=tp["min_days_between_changes"],
+            min_taper_days=tp["min_taper_days"],
+            stabilisation_days=tp["stabilisation_days"],
+            after_relapse_max_reduction_fraction=tp["after_relapse_max_reduction_fraction"],
+            relapse=RelapseRules(
+                condition_statuses=tuple(rl["condition_statuses"]),
+                platelets_below_10e9_l=rl["platelets_below_10e9_l"],
+                fibrinogen_below_g_l=rl["fibrinogen_below_g_l"],
+                return_triggers=tuple(rl["return_triggers"]),
+                warning_signals=tuple(rl["warning_signals"]),
+            ),
+            stop_below_mg_per_kg_day=tp["stop_rule"]["stop_below_mg_per_kg_day"],
+            stop_when_step_not_measurable=tp["stop_rule"]["stop_when_step_not_measurable"],
         )
     titration = data.get("titration", {"aim": "midpoint", "protocol_line": ""})
     return Protocol(

@@ -45,7 +45,7 @@ class TaperStep:
         return self.regimen.daily_dose_mg
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaperPlan:
     phase: Phase
     current: DoseEvent | None
@@ -124,8 +124,9 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
     last_change_on = changes[-1].changed_on if changes else None
     if current is None or current.daily_mg <= 0:
         phase = Phase.STOPPED
-        return TaperPlan(phase, None, last_change_on, None, None, None, None,
-                         ("sirolimus has been stopped",), (), ())
+        return TaperPlan(phase=phase, current=None, last_change_on=last_change_on, step=None,
+                         relapse_return=None, solution_step=None, stop_due_on=None,
+                         reasons=("sirolimus has been stopped",), warnings=(), return_signals=())
     returns = [c for c in changes if c.changed_on >= taper_start and 0 < c.from_daily_mg < c.to_daily_mg]
     last_return_on = returns[-1].changed_on if returns else None
     fresh = [s for s in signals if last_return_on is None or s.on > last_return_on]
@@ -148,12 +149,15 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
             back = regimen(effective.mg_per_administration, effective.per_day,
                            effective.formulation or current.formulation or "solution", measuring)
             return_step = TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7)
-            return TaperPlan(phase, current, last_change_on, None, return_step, None, None,
-                             (f"relapse signal: {signal.message}",), warnings, return_signals)
-        return TaperPlan(phase, current, last_change_on, None, None, None, None,
-                         (f"relapse signal: {signal.message}; no reduction has been made since the taper "
-                          "began, so the current dose is the effective dose: review clinically",),
-                         warnings, return_signals)
+            return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=None,
+                             relapse_return=return_step, solution_step=None, stop_due_on=None,
+                             reasons=(f"relapse signal: {signal.message}",), warnings=warnings,
+                             return_signals=return_signals)
+        return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=None,
+                         relapse_return=None, solution_step=None, stop_due_on=None,
+                         reasons=(f"relapse signal: {signal.message}; no reduction has been made since the "
+                                  "taper began, so the current dose is the effective dose: review clinically",),
+                         warnings=warnings, return_signals=return_signals)
 
     if last_change_on is not None:
         not_before = max(not_before, last_change_on + timedelta(days=rules.min_days_between_changes))
@@ -177,11 +181,13 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
         if stop_due > today:
             reasons.append(f"the stop rule is met but the minimum taper duration is not reached: taper began "
                            f"{taper_start.isoformat()}, stopping possible from {stop_due.isoformat()}")
-        return TaperPlan(Phase.READY_TO_STOP if stop_due <= today else phase, current, last_change_on, None,
-                         None, None, stop_due, tuple(reasons), warnings, ())
+        return TaperPlan(phase=Phase.READY_TO_STOP if stop_due <= today else phase, current=current,
+                         last_change_on=last_change_on, step=None, relapse_return=None, solution_step=None,
+                         stop_due_on=stop_due, reasons=tuple(reasons), warnings=warnings, return_signals=())
     step = None
     if proposed is not None:
         due = earliest_step_day(timeline, not_before, proposed.daily_dose_mg, fraction, rules.window_days)
         step = TaperStep(due, proposed, fraction, rule, line)
-    return TaperPlan(phase, current, last_change_on, step, None, solution_step, None, tuple(reasons),
-                     warnings, ())
+    return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=step,
+                     relapse_return=None, solution_step=solution_step, stop_due_on=None,
+                     reasons=tuple(reasons), warnings=warnings, return_signals=())

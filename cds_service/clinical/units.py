@@ -53,13 +53,3 @@ def lab_to_unit(loinc: str, value: float, unit: str | None) -> tuple[float, str]
     table, target = tables[loinc]
     converted = _convert(value, unit, table)
     return None if converted is None else (converted, target)
-
-
-def bsa_mosteller_m2(height_cm: float, weight_kg: float) -> float:
-    """BSA (Mosteller) = sqrt(height cm x weight kg / 3600)."""
-    return math.sqrt(height_cm * weight_kg / 3600.0)
-
-
-def schwartz_egfr(height_cm: float, creatinine_umol_l: float) -> float:
-    """Bedside Schwartz eGFR = 0.413 x height (cm) / creatinine (mg/dL); mg/dL = umol/L / 88.42."""
-    return 0.413 * height_cm / (creatinine_umol_l / 88.42)
