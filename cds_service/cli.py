@@ -105,8 +105,18 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     plan.set_defaults(func=run_plan)
 
 
+DATA_COMMANDS = frozenset({"serve", "check", "plan", "demo", "simulate"})  # they decide with the data files
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in DATA_COMMANDS:
+        from cds_service.data_files import first_data_problem
+
+        problem = first_data_problem()
+        if problem:
+            print(f"data file error: {problem}", file=sys.stderr)
+            return 2
     try:
         return int(args.func(args))
     except ConfigError as exc:
