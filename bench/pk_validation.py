@@ -23,7 +23,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cds_service.clinical.pk import (  # noqa: E402
-    Child, fit_map, load_prior, predict_steady_trough, regimen, steady_state_trough,
+    fit_map,
+    load_prior,
+    predict_steady_trough,
+    regimen,
+    steady_state_trough,
 )
 from cds_service.clinical.pk.model import concentrations, dose_arrays  # noqa: E402
 from cds_service.clinical.pk.virtual import draw_child, starting_regimen  # noqa: E402
@@ -135,7 +139,8 @@ def main() -> None:
                         ("at steady state (day 28)", ~pe["early"])):
         print(f"next trough, {label}, N={mask.sum()}: median |error| vs measured: linear "
               f"{100 * np.median(pe['lin_obs'][mask]):.1f} %, MAP {100 * np.median(pe['map_obs'][mask]):.1f} %; "
-              f"vs true: linear {100 * np.median(pe['lin_true'][mask]):.1f} %, MAP {100 * np.median(pe['map_true'][mask]):.1f} %; "
+              f"vs true: linear {100 * np.median(pe['lin_true'][mask]):.1f} %, "
+              f"MAP {100 * np.median(pe['map_true'][mask]):.1f} %; "
               f"80 % interval covers {100 * pe['inside'][mask].mean():.1f} %")
     median_ms, p95_ms = fit_times()
     print(f"fit time, 2-year history: median {median_ms:.1f} ms, p95 {p95_ms:.1f} ms")

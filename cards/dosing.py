@@ -15,6 +15,7 @@ from typing import Any
 from cards import detail, resources
 from cards import draft as draft_words
 from cards.common import card, suggestion, worst
+from cards.model import lines as model_lines
 from cards.wording import (
     daily,
     dose_ml_first,
@@ -107,6 +108,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
             detail.findings(decision.findings),
             detail.missing(decision.missing_data),
             detail.proposal(proposed, label="Protocol dose"),
+            model_lines(decision),
             [f"**Weight used:** {number(decision.weight_kg, 2)} kg."]
             if proposed.percent_change is None and decision.weight_kg is not None else [],
             _formulation_lines(decision, proposed, switch),
@@ -319,6 +321,7 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
             _draft_lines(decision),
             detail.findings(decision.findings),
             ["**No dose is proposed.**" + "".join(f" {detail.md_text(r)}" for r in decision.no_proposal_reasons[:2])],
+            model_lines(decision, with_proposal=False),
             detail.missing(decision.missing_data),
             detail.troughs(decision.troughs_used),
             _next_trough(decision),

@@ -18,6 +18,7 @@ from .decision import Decision, DecisionKind, Finding, MissingData, MonitoringIt
 from .draft import DraftOrder, read_draft
 from .draft_check import DraftCheck, DraftFacts, check_draft
 from .findings import draft_findings
+from .pk.informed import model_view
 from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
 from .record import PatientRecord
 
@@ -41,10 +42,12 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
         return replace(decision, kind=kind, missing_data=decision.missing_data + missing)
     extra = draft_findings(order, a.protocol, decision.phase, a.timeline or (), a.current, a.last_change_on,
                            a.signals, decision.weight_kg, today)
-    return replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
-                   missing_data=decision.missing_data + missing, draft_missing=order.missing,
-                   draft_check=_check(order, a, extra),
-                   draft_tablet_count_for_solution=order.tablet_count_for_solution)
+    decided = replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
+                      missing_data=decision.missing_data + missing, draft_missing=order.missing,
+                      draft_check=_check(order, a, extra),
+                      draft_tablet_count_for_solution=order.tablet_count_for_solution)
+    age_days = record.age_days(today)
+    return replace(decided, model=model_view(decided, None if age_days is None else age_days / 365.25, today))
 
 
 def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]) -> DraftCheck | None:

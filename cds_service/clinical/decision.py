@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .draft_check import DraftCheck
+    from .pk.informed import ModelView
 
 Answer = Literal["met", "not_met", "unknown"]
 Severity = Literal["info", "warning", "critical"]
@@ -257,6 +258,8 @@ class Decision:
     # For the decision page only (never read by a rule): the recent dose and level history.
     dose_history: tuple[DosePoint, ...] = ()
     trough_history: tuple[TroughUsed, ...] = ()
+    # The PK model's predictions next to the linear rule (issue #16); never read by a rule.
+    model: ModelView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (dates as ISO strings, enums as values) for the audit trail."""

@@ -1,0 +1,45 @@
+"""One card line with the PK model's predicted trough (80 % interval) next to the linear rule (issue #16).
+
+The model informs, the protocol bounds: the line never changes the proposal. When the model cannot be
+used the line says why and the linear rule stands alone.
+"""
+from __future__ import annotations
+
+from cards.wording import number
+from cds_service.clinical.decision import Decision
+from cds_service.clinical.pk.fit import Prediction
+
+PRIOR_NAMES = {"chen-2020-khe": "Chen 2020", "fan-2024": "Fan 2024"}
+
+
+def predicted(p: Prediction) -> str:
+    return (f"predicted trough {number(p.median_ng_ml, 1)} ng/mL "
+            f"(80 %: {number(p.low_ng_ml, 1)}\u2013{number(p.high_ng_ml, 1)})")
+
+
+def _disagrees(p: Prediction, linear: float | None) -> bool:
+    return linear is not None and not p.low_ng_ml <= linear <= p.high_ng_ml
+
+
+def lines(decision: Decision, *, with_proposal: bool = True) -> list[str]:
+    view = decision.model
+    if view is None:
+        return []
+    if view.unusable_reason:
+        return [f"**PK model:** not used ({view.unusable_reason}); linear rule alone."]
+    name = PRIOR_NAMES.get(view.prior_id, view.prior_id)
+    parts = []
+    linear_p = decision.proposed_dose.predicted_trough_ng_ml if decision.proposed_dose else None
+    if with_proposal and view.proposal is not None:
+        parts.append(f"protocol dose {predicted(view.proposal)}")
+    linear_d = decision.draft_check.predicted_trough_ng_ml if decision.draft_check else None
+    if view.draft is not None and view.draft != view.proposal:
+        parts.append(f"draft {predicted(view.draft)}")
+    if not parts:
+        return []
+    out = [f"**PK model ({name}, {view.troughs_used} trough{'s' if view.troughs_used != 1 else ''}):** "
+           + "; ".join(parts) + "."]
+    if (with_proposal and view.proposal is not None and _disagrees(view.proposal, linear_p)) or (
+            view.draft is not None and _disagrees(view.draft, linear_d)):
+        out.append("Model and linear rule disagree by more than the interval: recheck the trough early.")
+    return out

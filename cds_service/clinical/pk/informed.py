@@ -1,0 +1,78 @@
+"""The model's view of a Decision: predicted troughs (80 %) for the proposal and the draft, or why not.
+
+The model informs; the protocol bounds: this never changes the proposal, it only adds a prediction to
+show next to the linear rule's. Dose history: the Decision's daily doses from each date, given at
+08:00 (once daily) or 08:00/20:00 (twice daily) in the current regimen's formulation; a trough is
+taken 5 minutes before the 08:00 dose of its day. No drug before the first history point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ..decision import Decision, DoseRegimen
+from .fit import Fit, ModelUnusable, Prediction, fit_map, predict_steady_trough
+from .model import Child, Dose, regimen
+from .priors import load_prior
+
+DEFAULT_PRIOR = "chen-2020-khe"
+
+
+@dataclass(frozen=True)
+class ModelView:
+    prior_id: str
+    unusable_reason: str | None = None  # one line for the card when the model cannot be used
+    proposal: Prediction | None = None
+    draft: Prediction | None = None
+    troughs_used: int = 0
+
+
+def _hours(origin: date, day: date, hour: float) -> float:
+    return (day - origin).days * 24.0 + hour
+
+
+def _doses(decision: Decision, per_day: int, formulation: str, today: date) -> list[Dose]:
+    points = sorted(decision.dose_history, key=lambda p: p.on)
+    if not points:
+        return []
+    origin = points[0].on
+    doses: list[Dose] = []
+    for point, nxt in zip(points, [*points[1:], None], strict=True):
+        end = nxt.on if nxt else today
+        if point.daily_dose_mg > 0 and end > point.on:
+            doses += regimen(_hours(origin, point.on, 8.0), _hours(origin, end, 8.0),
+                             point.daily_dose_mg / per_day, per_day, formulation)
+    return doses
+
+
+def _predict(fit: Fit, dose: DoseRegimen | None) -> Prediction | None:
+    if dose is None or dose.administrations_per_day not in (1, 2):
+        return None
+    return predict_steady_trough(fit, dose.mg_per_administration, int(dose.administrations_per_day),
+                                 dose.formulation)
+
+
+def model_view(decision: Decision, age_years: float | None, today: date, prior_id: str = DEFAULT_PRIOR
+               ) -> ModelView:
+    """Fit the child's usable troughs; predict the proposal's and the draft's steady-state trough."""
+    usable = [t for t in decision.trough_history or decision.troughs_used
+              if t.usable and t.value_ng_ml is not None]
+    current = decision.current_dose
+    try:
+        if not usable:
+            raise ModelUnusable("no usable trough to fit the model to")
+        if age_years is None or decision.weight_kg is None:
+            raise ModelUnusable("age or weight unknown")
+        if current is None or current.administrations_per_day not in (1, 2):
+            raise ModelUnusable("no once- or twice-daily current dose to fit the model to")
+        per_day = int(current.administrations_per_day)
+        doses = _doses(decision, per_day, current.formulation, today)
+        origin = min(p.on for p in decision.dose_history) if decision.dose_history else today
+        levels = [(t.drawn_on, t.value_ng_ml) for t in usable if t.drawn_on > origin]
+        fit = fit_map(load_prior(prior_id), Child(weight_kg=decision.weight_kg, age_years=age_years), doses,
+                      [_hours(origin, d, 8.0 - 5 / 60) for d, _ in levels], [v for _, v in levels if v is not None])
+    except ModelUnusable as why:
+        return ModelView(prior_id=prior_id, unusable_reason=str(why))
+    proposed = decision.proposed_dose.regimen if decision.proposed_dose else None
+    return ModelView(prior_id=prior_id, proposal=_predict(fit, proposed), draft=_predict(fit, decision.draft_dose),
+                     troughs_used=fit.troughs_used)
