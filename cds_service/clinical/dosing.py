@@ -5,13 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import Literal
 
-from .decision import DoseRegimen, TroughUsed
+from .decision import DoseRegimen, Formulation, TroughUsed
 from .facts import Measurement, Trough
 from .protocols import Measuring, SanityLimits, TroughRules
-
-Formulation = Literal["solution", "tablet"]
 
 
 def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from .decision import DoseRegimen
+from .decision import DoseRegimen, Formulation
 from .facts import daily_dose_mg
 from .medication import _first, read_dose, read_medication
 from .validate import MALFORMED, parse_date
@@ -29,7 +29,7 @@ class DraftOrder:
     kind: DraftKind
     medication: str  # the product as written, e.g. "Sirolimus 0.5 MG Oral Tablet [Rapamune]"
     medication_how: str | None  # "RxNorm 905160"
-    formulation: Literal["solution", "tablet"] | None
+    formulation: Formulation | None
     strength_mg: float | None
     mg_per_administration: float | None
     ml_per_administration: float | None

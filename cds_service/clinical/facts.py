@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+
+from .decision import Formulation
 
 
 def daily_dose_mg(mg_per_administration: float | None, administrations_per_day: float | None) -> float | None:
@@ -64,7 +65,7 @@ class DosePeriod:
     status: str
     mg_per_administration: float | None
     administrations_per_day: float | None
-    formulation: Literal["solution", "tablet"] | None
+    formulation: Formulation | None
     strength_mg: float | None
     ml_per_administration: float | None
     tablets_per_administration: float | None

@@ -9,8 +9,9 @@ concentration) times timing.repeat frequency per period." (clinical-protocol.md 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from .decision import Formulation
 from .facts import daily_dose_mg
 from .valuesets import CodeMatch, match_concept
 
@@ -25,7 +26,7 @@ _TIMING_CODES = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM":
 class MedicationReading:
     match: CodeMatch | None  # None: not sirolimus (or no medication at all)
     has_medication: bool
-    form: Literal["solution", "tablet"] | None
+    form: Formulation | None
     strength_mg: float | None  # mg per tablet, or mg per mL of solution
     label: str
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
 
-from .decision import DoseChange
+from .decision import DoseChange, Formulation
 from .facts import DosePeriod
 
 
@@ -18,7 +17,7 @@ class DoseEvent:
     daily_mg: float
     mg_per_administration: float
     per_day: float
-    formulation: Literal["solution", "tablet"] | None
+    formulation: Formulation | None
 
 
 def same_regimen(a: DoseEvent, b: DoseEvent) -> bool:

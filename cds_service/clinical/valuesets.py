@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from fhir_profiles import load_json
+
+from .decision import Formulation
 
 TEXT_EXT = "https://sirolimus-cds.org/fhir/StructureDefinition/broad-code-needs-text"
 STRENGTH_EXT = "https://sirolimus-cds.org/fhir/StructureDefinition/product-strength"
@@ -30,7 +32,7 @@ class CodeMatch:
     display: str | None
     specific: bool  # False: a broad code, which counted only because supporting text named the disease
     how: str  # plain words for the card: "Orphanet 2122" / "ICD-10 C49.9 with text 'kaposiform'"
-    form: Literal["solution", "tablet"] | None = None
+    form: Formulation | None = None
     strength_mg: float | None = None
     severity: str | None = None
 
@@ -65,7 +67,7 @@ def _includes(name: str) -> tuple[_Include, ...]:
     return tuple(result)
 
 
-def _strength(concept: dict[str, Any]) -> tuple[Literal["solution", "tablet"] | None, float | None]:
+def _strength(concept: dict[str, Any]) -> tuple[Formulation | None, float | None]:
     for ext in concept.get("extension", []):
         if ext["url"] == STRENGTH_EXT:
             parts = {e["url"]: e for e in ext["extension"]}
