@@ -185,6 +185,9 @@ def _draw_troughs(axis: Any, troughs: list[Mapping[str, Any]], decision: Mapping
         if step.get("predicted_trough_ng_ml") is not None:
             predicted.append((_day(step["trough_due_on"]), float(step["predicted_trough_ng_ml"])))
     axis.plot([d for d, _ in predicted], [v for _, v in predicted], "o", mfc="white", mec=TROUGH_COLOUR, mew=1.5, ms=6)
+    curve = (decision.get("model") or {}).get("curve") or ()
+    if curve:  # the PK model fitted to the used levels (issue #16)
+        axis.plot([_day(d) for d, _ in curve], [v for _, v in curve], "-", color=TROUGH_COLOUR, lw=1, alpha=0.6)
 
 
 def _legend(decision: Mapping[str, Any]) -> list[Any]:
@@ -194,6 +197,8 @@ def _legend(decision: Mapping[str, Any]) -> list[Any]:
         Line2D([], [], color=TROUGH_COLOUR, marker="o", ls="", label="trough"),
         Line2D([], [], color=TROUGH_COLOUR, marker="o", mfc="white", ls="", label="predicted trough"),
     ]
+    if (decision.get("model") or {}).get("curve"):
+        handles.append(Line2D([], [], color=TROUGH_COLOUR, lw=1, alpha=0.6, label="PK model, fitted trough"))
     band = target_band(decision.get("protocol"))
     if band is not None:
         handles.append(Patch(color=BAND_COLOUR, alpha=0.15, label=f"target {band[0]:g}–{band[1]:g} ng/mL"))

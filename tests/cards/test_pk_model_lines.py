@@ -42,3 +42,11 @@ def test_without_a_usable_trough_the_card_says_why_and_keeps_the_linear_rule_alo
     text, decision = _detail(None, 0.5)
     assert decision.model is not None and decision.model.proposal is None
     assert "PK model:** not used (no usable trough to fit the model to); linear rule alone" in text
+
+
+def test_decision_page_chart_draws_the_fitted_curve_over_the_observed_levels():
+    from cards.chart import render_chart_svg
+
+    _, decision = _detail(4.0, 0.6)
+    assert decision.model is not None and len(decision.model.curve) > 150
+    assert "PK model, fitted trough" in render_chart_svg(decision.to_dict())

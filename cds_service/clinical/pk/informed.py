@@ -8,7 +8,9 @@ taken 5 minutes before the 08:00 dose of its day. No drug before the first histo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+
+import numpy as np
 
 from ..decision import Decision, DoseRegimen
 from .fit import Fit, ModelUnusable, Prediction, fit_map, predict_steady_trough
@@ -16,6 +18,7 @@ from .model import Child, Dose, regimen
 from .priors import load_prior
 
 DEFAULT_PRIOR = "chen-2020-khe"
+CURVE_DAYS = 180
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class ModelView:
     proposal: Prediction | None = None
     draft: Prediction | None = None
     troughs_used: int = 0
+    # the fitted trough-time concentration (07:55) of each of the last CURVE_DAYS days, for the page's chart
+    curve: tuple[tuple[date, float], ...] = ()
 
 
 def _hours(origin: date, day: date, hour: float) -> float:
@@ -75,4 +80,12 @@ def model_view(decision: Decision, age_years: float | None, today: date, prior_i
         return ModelView(prior_id=prior_id, unusable_reason=str(why))
     proposed = decision.proposed_dose.regimen if decision.proposed_dose else None
     return ModelView(prior_id=prior_id, proposal=_predict(fit, proposed), draft=_predict(fit, decision.draft_dose),
-                     troughs_used=fit.troughs_used)
+                     troughs_used=fit.troughs_used, curve=_curve(fit, doses, origin, today))
+
+
+def _curve(fit: Fit, doses: list[Dose], origin: date, today: date) -> tuple[tuple[date, float], ...]:
+    first = max(origin + timedelta(days=1), today - timedelta(days=CURVE_DAYS))
+    days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
+    hours = np.array([_hours(origin, d, 8.0 - 5 / 60) for d in days], dtype=np.float64)
+    values = fit.curve(hours, doses) if days else np.zeros(0)
+    return tuple((d, round(float(v), 2)) for d, v in zip(days, values, strict=True))
