@@ -4,12 +4,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from cds_service.config import LOG_LEVEL_ENV, PORT_ENV, SANDBOX_ISSUER, load_settings, with_sandbox_trusted
+from cds_service.config import (
+    LOG_LEVEL_ENV,
+    PORT_ENV,
+    SANDBOX_ISSUER,
+    Settings,
+    load_settings,
+    with_sandbox_trusted,
+)
 from cds_service.errors import ConfigError
 
 
@@ -44,10 +53,37 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("sirolimus_cds").warning(
             "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
             SANDBOX_ISSUER)
-    app = create_app(settings)
+    app = _app_or_one_line(create_app, settings)
+    _port_is_free(host, port)
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers)
     return 0
+
+
+def _app_or_one_line(create_app: Callable[[Settings], Any], settings: Settings) -> Any:
+    """The app, or a ConfigError naming the database URL (without password) and what to check."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return create_app(settings)
+    except SQLAlchemyError as exc:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        hint = ("check that its folder exists and is writable" if url.startswith("sqlite")
+                else "check that the server is running, reachable, and the database and user exist")
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise ConfigError(f"cannot open the database {url}: {reason}; {hint}") from None
+
+
+def _port_is_free(host: str, port: int) -> None:
+    """Bind once before saying "listening", so a port in use is one line, not a gunicorn traceback."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port with "
+                          f"--port or ${PORT_ENV}") from None
 
 
 def _env_port() -> int:

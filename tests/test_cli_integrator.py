@@ -44,3 +44,32 @@ def test_version_and_python_dash_m() -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
+
+
+def test_a_missing_sqlite_folder_is_one_line_naming_the_url(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    monkeypatch.setenv("SIROLIMUS_CDS_DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/cds.db")
+    assert main(["serve", "--dev", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no/such/folder/cds.db" in err and "folder exists" in err and "Traceback" not in err
+
+
+def test_an_unreachable_postgres_is_one_line_without_the_password(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    monkeypatch.setenv("SIROLIMUS_CDS_DATABASE_URL", "postgresql://cds:s3cret@127.0.0.1:9/cds")
+    assert main(["serve", "--dev", "--port", "0"]) == 2
+    out = capsys.readouterr().err
+    assert "127.0.0.1:9" in out and "s3cret" not in out and "server is running" in out
+
+
+def test_a_port_in_use_is_one_line_before_listening(tmp_path: Path, monkeypatch, capsys) -> None:
+    import socket
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    monkeypatch.setenv("SIROLIMUS_CDS_DATABASE_URL", f"sqlite:///{tmp_path}/cds.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--dev", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "sirolimus-cds listening" not in err

@@ -23,18 +23,25 @@ def test_serve_with_jwt_required_and_no_issuer_refuses_in_one_line(tmp_path: Pat
     assert "Traceback" not in done.stderr and "listening" not in done.stderr
 
 
-def test_a_refused_call_is_401_with_www_authenticate_and_a_warning_without_the_token(caplog, tmp_path) -> None:
+def test_a_refused_call_is_401_with_www_authenticate_and_a_warning_without_the_token(tmp_path) -> None:
     settings = settings_from_dict({"auth": {"trust_sandbox": True},
                                    "database_url": f"sqlite:///{tmp_path}/d.sqlite"}, base_dir=tmp_path)
     assert any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers)
     client = create_app(settings).test_client()
     token = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ"
-    with caplog.at_level(logging.WARNING, logger="sirolimus_cds"):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("sirolimus_cds.http")  # its own handler: `serve` stops propagation upwards
+    logger.addHandler(handler)
+    try:
         response = client.post("/cds-services/sirolimus-dosing", json={"hook": "order-select"},
                                headers={"Authorization": f"Bearer {token}"})
+    finally:
+        logger.removeHandler(handler)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    refusals = [r for r in caplog.records if r.levelno == logging.WARNING and "refused" in r.getMessage()]
+    refusals = [r for r in records if r.levelno == logging.WARNING and "refused" in r.getMessage()]
     assert refusals and all(token not in r.getMessage() and "c2VjcmV0" not in r.getMessage() for r in refusals)
 
 
