@@ -76,3 +76,25 @@ def test_trusting_the_public_sandbox_is_an_explicit_line(tmp_path: Path):
     settings = settings_from_dict({"auth": {"trust_sandbox": True}}, base_dir=tmp_path)
     assert [(i.iss, i.jku) for i in settings.auth.issuers] == [(SANDBOX_ISSUER, SANDBOX_JKU)]
     assert settings_from_dict({"auth": {}}, base_dir=tmp_path).auth.issuers == ()
+
+
+def test_the_readme_lists_every_key_with_its_default(tmp_path: Path):
+    import re
+    import tomllib
+    from dataclasses import fields
+
+    from cds_service.config import AuthSettings, FhirSettings, LimitSettings, Settings
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Configuration.*?```toml\n(.*?)```", readme, re.S)
+    assert block, "README has a ## Configuration toml block"
+    data = tomllib.loads(block.group(1))
+    settings = settings_from_dict(data, base_dir=tmp_path)  # every documented key is a real key
+    top = {f.name for f in fields(Settings)} - {"fhir", "auth", "limits"}
+    assert top <= set(data)
+    assert {f.name for f in fields(FhirSettings)} <= set(data["fhir"])
+    assert {f.name for f in fields(LimitSettings)} <= set(data["limits"])
+    assert {"require_jwt", "trust_sandbox", "leeway_seconds", "issuers"} <= set(data["auth"])
+    assert all(getattr(settings.limits, k) == getattr(LimitSettings(), k) for k in data["limits"])
+    assert settings.fhir.max_pages == FhirSettings().max_pages
+    assert settings.auth.leeway_seconds == AuthSettings().leeway_seconds
