@@ -20,6 +20,7 @@ from cds_service.clinical.record import PatientRecord, build_record
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir.gather import Gathered, gather
 from cds_service.recent import read_key
+from cds_service.relevance import is_concerned
 from cds_service.services import CdsService
 from cds_service.store import DecisionRecord
 
@@ -80,6 +81,9 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
         if draft is None or read_draft(draft).kind != "sirolimus":
             # Another drug, or no medication chosen yet (first load): nothing to say, nothing read.
             return HookOutcome({"cards": []}, None, "not-sirolimus")
+    elif not is_concerned(request_doc, state.fhir, state.settings.fhir.timeout_seconds):
+        # A chart with no sirolimus, no KHE/IHHE/KMP and no sirolimus level: nothing more is read.
+        return HookOutcome({"cards": []}, None, "not-concerned")
 
     read = read_record(state, service, request_doc, today)
     protocols = load_protocols()

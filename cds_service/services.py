@@ -13,6 +13,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from cds_service.relevance import gate_templates
 from fhir_profiles import load_json
 
 ORDER_SELECT = "sirolimus-order-select"
@@ -33,7 +34,8 @@ class CdsService:
     kind: ServiceKind
     title: str
     description: str
-    prefetch: MappingProxyType[str, str]
+    prefetch: MappingProxyType[str, str]  # what a decision reads (prefetch first, then fetched)
+    advertised: MappingProxyType[str, str] | None = None  # what discovery asks the EHR to prefetch, if less
 
     @property
     def checks_orders(self) -> bool:
@@ -45,7 +47,7 @@ class CdsService:
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": dict(self.prefetch),
+            "prefetch": dict(self.prefetch if self.advertised is None else self.advertised),
             "usageRequirements": (
                 "Send fhirServer with fhirAuthorization (or fill every prefetch template). "
                 "Calls must carry a JWT signed by a configured issuer."
@@ -73,6 +75,7 @@ def services() -> dict[str, CdsService]:
                    title="Sirolimus dosing for vascular tumours (IHHE, KHE): order being signed",
                    description=_DOSING_DESCRIPTION),
         CdsService(id=MONITORING, hook="patient-view", kind=ServiceKind.MONITORING, prefetch=prefetch,
+                   advertised=gate_templates(),  # every chart opened: 2 small searches, the rest if concerned
                    title="Sirolimus monitoring for vascular tumours (IHHE, KHE)",
                    description=(
                        "When a chart opens: trough due or overdue, taper step due, eligibility for guided "

@@ -35,6 +35,10 @@ def test_discovery_prefetch_uses_r4_search_syntax_for_troughs_newest_first(clien
     services = client.get("/cds-services").get_json()["services"]
     for service in services:
         templates = service["prefetch"].values()
+        if service["hook"] == "patient-view":  # every chart opened: only the two relevance-gate searches (0108)
+            assert sorted(service["prefetch"]) == ["sirolimusOrders", "vascularTumours"]
+            assert all("&code=" in t and "Observation" not in t for t in templates)
+            continue
         assert any(t == "Patient/{{context.patientId}}" for t in templates)
         trough = [t for t in templates if "29247-4" in t]
         assert trough and all("_sort=-date" in t and "http://loinc.org|29247-4" in t and "_count=" in t for t in trough)

@@ -86,7 +86,7 @@ def gather(
         except FhirFetchError as exc:  # the client's own data is malformed: its fault, not the server's
             raise BadRequest(f"prefetch '{key}' is malformed: its Bundle entries are not all resources") from exc
     needs_server = bool(to_fetch) or any(next_link(doc) for doc in ready.values())
-    base = _checked_server(client, fhir_server, sorted(to_fetch) or sorted(ready)) if needs_server else ""
+    base = checked_server(client, fhir_server, sorted(to_fetch) or sorted(ready)) if needs_server else ""
 
     def resolve(key: str) -> list[dict[str, Any]] | FhirFetchError:
         try:
@@ -128,7 +128,7 @@ def gather(
     )
 
 
-def _checked_server(client: FhirClient, fhir_server: Any, missing: list[str]) -> str:
+def checked_server(client: FhirClient, fhir_server: Any, missing: list[str]) -> str:
     if not isinstance(fhir_server, str) or not fhir_server:
         raise PreconditionFailed(
             "the request has no fhirServer, and the prefetch lacks: " + ", ".join(missing),

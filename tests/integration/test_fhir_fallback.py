@@ -109,7 +109,8 @@ def test_missing_prefetch_without_fhir_server_is_412_naming_the_keys(tmp_path):
                                       json=hook_request("patient-view", PATIENT, None, None))
     assert response.status_code == 412
     text = _diagnostics(response)
-    assert "no fhirServer" in text and "sirolimusLevels" in text and "medicationRequests" in text
+    # patient-view first needs the two relevance-gate keys (decision 0108): those are what is missing.
+    assert "no fhirServer" in text and "sirolimusOrders" in text and "vascularTumours" in text
 
 
 def test_a_fhir_server_outside_the_allowlist_gets_no_request_and_a_412(tmp_path):

@@ -157,7 +157,8 @@ def test_all_synthetic_prints_each_patient_with_its_expected_outcome(seeded: Any
 
 
 def test_unknown_patient_exits_1_with_the_412_reason(seeded: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run_cli(capsys, base_args(seeded, "no-such-patient", "patient-view"))
+    # (an order hook: patient-view for a chart with nothing about sirolimus reads no Patient, decision 0108)
+    status, out, err = run_cli(capsys, base_args(seeded, "no-such-patient", "order-select"))
     assert status == 1 and out == ""
     assert "HTTP 412" in err and "not found" in err
 
