@@ -28,6 +28,7 @@ from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
 from .taper import TaperPlan, TaperStep, _reduction, plan_taper
+from .taper_guard import taper_pauses
 from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
 
@@ -185,7 +186,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             findings += [Finding("relapse-signal", "critical" if s in signals else "warning", s.message,
                                  (s.evidence,)) for s in (*signals, *warnings)]
             proposed, alternatives, more = _taper_proposal(plan, usable_trough, weight, eligibility[0], protocol,
-                                                         today, paused=arm.on_hold)
+                                                         today, paused=arm.on_hold,
+                                                         taper_started_on=arm.taper_started_on)
             reasons += more
             if weight is not None and plan.step is not None and not signals:
                 schedule = project_schedule(timeline, plan, arm.taper_started_on, usable_trough, protocol,
@@ -252,8 +254,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
 
 
 def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurement | None,
-                    eligibility: Eligibility, protocol: Protocol, today: date, *, paused: bool = False
-                    ) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
+                    eligibility: Eligibility, protocol: Protocol, today: date, *, paused: bool = False,
+                    taper_started_on: date) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
     """A taper step is proposed only when due, from a usable trough, with a weight, while eligible."""
     reasons: list[str] = []
     alternatives: list[Alternative] = []
@@ -266,8 +268,9 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
     if paused:  # relapse returns above still apply; reductions wait until the CarePlan is active again
         reasons.append("the taper's CarePlan is on hold: no reduction is proposed")
         return None, alternatives, reasons
-    if eligibility.answer == "not_met":
-        reasons.append("eligibility not met: " + "; ".join(c.text for c in eligibility.not_met))
+    pauses = taper_pauses(eligibility, protocol.eligibility.get("criterion_roles", {}), taper_started_on)
+    if pauses:  # enrolment-only criteria never stop a started taper (decision 0016)
+        reasons.append("the taper is paused: " + "; ".join(p.what_to_do for p in pauses))
         return None, alternatives, reasons
     if plan.stop_due_on is not None and plan.phase is Phase.READY_TO_STOP:
         alternatives.append(Alternative("stop", None, "stop sirolimus, then monitor the trough and platelets monthly"))

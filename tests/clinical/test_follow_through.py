@@ -97,3 +97,67 @@ def test_no_loading_dose_at_a_start_unless_the_protocol_data_enables_it() -> Non
     d = run(ihhe_infant(), fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
     assert d.proposed_dose is not None and d.proposed_dose.loading_dose_mg is None
     assert d.next_trough_due == TODAY + FOLLOW_UP
+
+
+# --- a started taper keeps going (enrolment criteria decide the start only) ------------------------
+
+RELAPSE_ORDERS = [(date(2024, 1, 1), 0.5), (date(2025, 6, 1), 0.45), (date(2025, 7, 1), 0.41)]
+
+
+def _taper(start: date, orders: list[tuple[date, float]], level: tuple[date, float], *, remission_since: date,
+           kg: float = 20) -> list[dict[str, object]]:
+    res: list[dict[str, object]] = [fhir.weight(kg, date(2026, 11, 15)), fhir.khe(abated=remission_since),
+                                    fhir.careplan(start), fhir.trough(level[1], level[0])]
+    return res + fhir.chain(*[fhir.sirolimus(on, ml) for on, ml in orders])
+
+
+def test_relapse_stabilisation_then_a_new_remission_allows_the_5_percent_step() -> None:
+    """Rule 7: relapse -> back to the previously effective dose (0.9 mg/day on 2026-08-01); rule 8: after
+    a 3-month stabilisation (113 days) reductions of at most 5 %. The clinician recorded the new
+    remission (abatement 80 days ago): "2 years of remission" decides entry only, so the step stands:
+    0.9 x 0.95 = 0.855 -> 0.43 mL twice daily = 0.86 mg/day."""
+    orders = [*RELAPSE_ORDERS, (date(2026, 8, 1), 0.45)]
+    d = run(_taper(date(2025, 6, 1), orders, (date(2026, 11, 15), 5.0), remission_since=TODAY - timedelta(days=80)))
+    remission = next(c for c in d.eligibility[0].criteria if c.criterion_id == "remission")
+    assert remission.answer == "not_met"  # 80 days < 2 years: the taper could not START today
+    assert d.proposed_dose is not None and d.proposed_dose.rule == "taper_step_5_percent"
+    assert d.proposed_dose.daily_dose_mg == pytest.approx(0.86)
+    assert d.next_trough_due == TODAY + FOLLOW_UP
+
+
+def test_a_boy_who_turns_13_during_the_taper_keeps_tapering() -> None:
+    """Taper begun at 12 y 8 m (2026-06-22), now 13 y 1 m: "age 0-12" decided entry. 1.0 mg/day, trough
+    6.0 on 2026-11-15, last change before the taper: rule 1, 10 % -> 0.9 mg/day (0.45 mL twice daily)."""
+    born = date(2013, 10, 22)
+    resources = _taper(date(2026, 6, 22), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
+                       remission_since=date(2023, 1, 1), kg=45)
+    d = run(resources, born=born)
+    age = next(c for c in d.eligibility[0].criteria if c.criterion_id == "age")
+    assert age.answer == "not_met"
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(("recorded", "paused"), [
+    (date(2026, 10, 1), True),   # hypertension diagnosed during the taper: a new exclusion pauses it
+    (date(2025, 1, 1), False),   # already on the record at entry: that decided the start, not now
+])
+def test_a_new_exclusion_diagnosis_pauses_the_taper_and_says_what_to_do(recorded: date, paused: bool) -> None:
+    hypertension = fhir.condition("http://snomed.info/sct", "38341003", "active", recorded)
+    resources = _taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
+                       remission_since=date(2023, 1, 1)) + [hypertension]
+    d = run(resources)
+    if paused:
+        assert d.proposed_dose is None
+        assert any("paused" in r and "hypertension" in r for r in d.no_proposal_reasons)
+    else:
+        assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(0.9)
+
+
+def test_every_criterion_has_a_role_in_the_protocol_data() -> None:
+    guided = load_protocols()["khe-guided-discontinuation"]
+    roles = guided.eligibility["criterion_roles"]
+    d = run(_taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
+                   remission_since=date(2023, 1, 1)))
+    assert {c.criterion_id for c in d.eligibility[0].criteria} <= set(roles)
+    assert {roles[k] for k in ("age", "remission", "consent")} == {"enrolment"}
+    assert {roles[k] for k in ("liver_function", "kidney_function", "infectious_disease")} == {"during"}

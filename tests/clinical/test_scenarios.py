@@ -290,7 +290,8 @@ def test_tablets_cannot_make_a_10_percent_step_so_the_solution_is_offered() -> N
 def test_taper_pauses_when_a_criterion_is_no_longer_met() -> None:
     alt = fhir.obs("1742-6", 60, "U/L", date(2026, 11, 15))  # ALT 60 > 25 U/L (CALIPER 1-13 y)
     d = run(taper(date(2026, 11, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0), [alt]))
-    assert d.proposed_dose is None and any("eligibility not met" in r for r in d.no_proposal_reasons)
+    # Liver function protects the child during the taper (decision 0016): not met pauses it, and says which.
+    assert d.proposed_dose is None and any("paused" in r and "liver" in r for r in d.no_proposal_reasons)
 
 
 # --- findings on draft orders -------------------------------------------------------------------------
