@@ -86,7 +86,7 @@ class InProcessService:
 
     where = "in-process"
 
-    def __init__(self, settings: Settings, fhir_server: str) -> None:
+    def __init__(self, settings: Settings, fhir_server: str, timeout_seconds: float | None = None) -> None:
         from cds_service.app import create_app
 
         self._tmp = tempfile.TemporaryDirectory(prefix="sirolimus-cds-check-", ignore_cleanup_errors=True)
@@ -94,7 +94,8 @@ class InProcessService:
         settings = replace(
             settings,
             database_url=f"sqlite:///{Path(self._tmp.name) / 'check.db'}",
-            fhir=replace(settings.fhir, allowed_servers=servers + (fhir_server,) * (fhir_server not in servers)),
+            fhir=replace(settings.fhir, allowed_servers=servers + (fhir_server,) * (fhir_server not in servers),
+                         timeout_seconds=min(60.0, timeout_seconds or settings.fhir.timeout_seconds)),
             auth=replace(settings.auth, require_jwt=False),
         )
         self.app = create_app(settings)
@@ -368,7 +369,7 @@ def _service(args: argparse.Namespace, fhir_server: str) -> Service:
     if args.service:
         bearer = args.bearer if args.bearer is not None else os.environ.get(SERVICE_BEARER_ENV) or None
         return RemoteService(args.service, bearer, args.timeout)
-    return InProcessService(load_settings(args.config), fhir_server)
+    return InProcessService(load_settings(args.config), fhir_server, args.timeout)  # --timeout: its FHIR budget too
 
 
 def _print_text(out: TextIO, patient_id: str, hook: str, expected: str | None, body: dict[str, Any], *,

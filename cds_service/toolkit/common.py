@@ -44,7 +44,8 @@ def add_fhir_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"bearer token for the FHIR server (default: ${TOKEN_ENV}, else none); "
                         "prefer the variable, a command line is visible to other users")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="time budget for reading the FHIR server")
+                        help="time budget for reading the FHIR server (check: also the in-process service's FHIR "
+                        "budget, at most 60)")
 
 
 def token_from(args: argparse.Namespace) -> str | None:
