@@ -1,6 +1,7 @@
 """Shared fixtures: the real FHIR server process, databases, and the app under test."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -35,6 +36,19 @@ def responses_follow_the_schemas() -> Iterator[None]:
     SCHEMA_VIOLATIONS.clear()
     yield
     assert SCHEMA_VIOLATIONS == [], "responses broke the CDS Hooks schemas"
+
+
+@pytest.fixture(autouse=True)
+def service_logger_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process (which calls configure_logging) leaves no handler behind.
+
+    Otherwise later tests that read records through caplog see nothing: the `sirolimus_cds` logger
+    would no longer propagate to the root logger.
+    """
+    logger = logging.getLogger("sirolimus_cds")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="session")

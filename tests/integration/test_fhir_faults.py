@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from cds_service.relevance import gate_templates
 from cds_service.services import services
 from fhir_profiles.schemas import problems
 from tests.support.app import hook_request, make_app
@@ -106,12 +107,18 @@ def test_connection_refused_is_a_412_could_not_connect(tmp_path, hook):
     assert elapsed < BOUND_S
 
 
-def test_the_well_behaved_mode_answers_200_and_receives_the_bearer_token(tmp_path, server):
+# The `ok` child has no sirolimus and no vascular tumour: patient-view reads only the relevance gate's
+# searches (decision 0108); a sirolimus draft makes order-select read every prefetch template.
+READS = {"patient-view": len(gate_templates()), "order-select": TEMPLATES}
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_the_well_behaved_mode_answers_200_and_receives_the_bearer_token(tmp_path, server, hook):
     tag = uuid.uuid4().hex[:8]
-    response, _ = _call(tmp_path, server.base_url("ok", tag), "patient-view")
+    response, _ = _call(tmp_path, server.base_url("ok", tag), hook)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     seen = server.requests_under(f"/ok/{tag}/")
-    assert len(seen) == TEMPLATES  # one read per prefetch template
+    assert len(seen) == READS[hook]  # one read per template, no more
     assert {entry["authorization"] for entry in seen} == {f"Bearer {TOKEN}"}
 
 
@@ -120,7 +127,7 @@ def test_a_short_retry_after_is_honoured_once_within_the_budget(tmp_path, server
     response, elapsed = _call(tmp_path, server.base_url("429", tag), "patient-view", budget_s=3.0)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     paths = [entry["path"] for entry in server.requests_under(f"/429/{tag}/")]
-    assert len(paths) == 2 * TEMPLATES and all(paths.count(path) == 2 for path in paths)
+    assert len(paths) == 2 * READS["patient-view"] and all(paths.count(path) == 2 for path in paths)
     assert 1.0 <= elapsed < 3.0
 
 
@@ -147,7 +154,8 @@ def test_endless_next_links_stop_at_max_pages(tmp_path, server):
     response, _ = _call(tmp_path, server.base_url("endless-next", tag), "patient-view")
     assert response.status_code == 412
     seen = server.requests_under(f"/endless-next/{tag}/")
-    assert 5 < len(seen) <= 5 * TEMPLATES  # max_pages (5) per search, never more
+    # The relevance gate's first pages (decision 0108), then max_pages (5) per search, never more.
+    assert 5 < len(seen) <= len(gate_templates()) + 5 * TEMPLATES
     assert not any(entry["path"].endswith("?page=5") for entry in seen)  # the 6th page is never asked for
 
 
