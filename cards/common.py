@@ -3,6 +3,7 @@ override reasons, and the CDS Hooks rule that optional fields are never empty or
 
 from __future__ import annotations
 
+import enum
 import uuid
 from typing import Any
 
@@ -19,6 +20,48 @@ OVERRIDE_REASONS = (
 )
 PAGE_LINK_LABEL = "Why this dose: decision page"
 SERVICE_LABEL = "Sirolimus CDS (no protocol identified)"
+# Each card names its kind in a CDS Hooks extension (reverse-domain name): the audit trail keeps the
+# cards as sent, so the governance report and the metrics count outcomes per kind without reading wording.
+CARD_KIND_EXTENSION = "org.sirolimus-cds.card-kind"
+
+
+class CardKind(enum.StrEnum):
+    """What a card is about. Monitoring kinds share their values with `MonitoringKind`."""
+
+    DOSE = "dose"  # a protocol dose proposed (order-select, order-sign)
+    NO_DOSE = "no_dose"  # an order checked, no dose proposed (missing data, a finding, no step due)
+    STOP = "stop"  # the taper's stop rule is met
+    INCOMPLETE_DRAFT = "incomplete_draft"  # the draft order lacks medication, dose or frequency
+    TROUGH_DUE = "trough_due"
+    TROUGH_OVERDUE = "trough_overdue"
+    TAPER_STEP_DUE = "taper_step_due"
+    ELIGIBLE_FOR_DISCONTINUATION = "eligible_for_discontinuation"
+    POSSIBLE_RELAPSE = "possible_relapse"
+    DOSE_CHANGE_DUE = "dose_change_due"
+    DATA_MISSING = "data_missing"
+    FINDING = "finding"  # a warning or critical finding no monitoring item covers
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS.get(self, self.value.replace("_", " "))
+
+
+_KIND_LABELS = {
+    CardKind.DOSE: "dose proposal",
+    CardKind.NO_DOSE: "no dose proposed",
+    CardKind.STOP: "stop rule met",
+    CardKind.INCOMPLETE_DRAFT: "order incomplete",
+    CardKind.FINDING: "other finding",
+}
+
+
+def card_kind(card: dict[str, Any]) -> CardKind | None:
+    """The kind a card was built as; None for a card recorded before kinds were (or one not ours)."""
+    value = (card.get("extension") or {}).get(CARD_KIND_EXTENSION)
+    try:
+        return CardKind(value)
+    except ValueError:
+        return None
 
 _SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
@@ -52,6 +95,7 @@ def new_uuid() -> str:
 
 def card(
     *,
+    kind: CardKind,
     summary: str,
     indicator: Severity,
     detail: str,
@@ -59,7 +103,7 @@ def card(
     decision_url: str,
     suggestions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One card; with suggestions it also carries `selectionBehavior: at-most-one` and `overrideReasons`."""
+    """One card of this kind; with suggestions it also carries `selectionBehavior` and `overrideReasons`."""
     if not summary or len(summary) > SUMMARY_MAX:
         raise ValueError(f"card summary must be 1-{SUMMARY_MAX} characters, got {len(summary)}: {summary!r}")
     result: dict[str, Any] = {
@@ -69,6 +113,7 @@ def card(
         "detail": detail,
         "source": source(protocol),
         "links": [{"label": PAGE_LINK_LABEL, "url": decision_url, "type": "absolute"}],
+        "extension": {CARD_KIND_EXTENSION: kind.value},
     }
     if suggestions:
         result["suggestions"] = suggestions

@@ -14,7 +14,7 @@ from typing import Any
 
 from cards import detail, resources
 from cards import draft as draft_words
-from cards.common import card, suggestion, worst
+from cards.common import CardKind, card, suggestion, worst
 from cards.model import lines as model_lines
 from cards.wording import (
     daily,
@@ -77,6 +77,7 @@ def incomplete_draft_card(decision: Decision, *, decision_url: str) -> dict[str,
     )
     body = detail.missing(decision.missing_data) or [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons]
     return card(
+        kind=CardKind.INCOMPLETE_DRAFT,
         summary=summary,
         indicator="info",
         detail=detail.join(body, ["This card is replaced by dose advice as soon as the order is complete."]),
@@ -101,6 +102,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
     matches = decision.draft_dose is not None and _same_regimen(decision.draft_dose, proposed.regimen)
     switch = _alternative(decision, "solution_equivalent")
     return card(
+        kind=CardKind.DOSE,
         summary=_dose_summary(decision, proposed, serious, matches),
         indicator=indicator,
         detail=detail.join(
@@ -313,6 +315,7 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
     if trough:
         suggestions.append(suggestion(f"Order a sirolimus trough for {when(_trough_day(decision))}", trough))
     return card(
+        kind=CardKind.NO_DOSE,
         summary=summary,
         # No dose to offer instead: missing data stays an info card (issue #4); the draft's departures that
         # break a rule are findings already, and its predicted trough is in the detail.
@@ -349,6 +352,7 @@ def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | No
     if made is not None:
         made["isRecommended"] = True
     return card(
+        kind=CardKind.STOP,
         summary=fit(
             f"{name}: stop rule met. Stop sirolimus, then {stop.note.split(', then ', 1)[-1]}",
             f"{name}: stop rule met. Stop sirolimus and keep monitoring",

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from cards import detail, resources
-from cards.common import card, suggestion
+from cards.common import CardKind, card, suggestion
 from cards.dosing import finding_title
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
@@ -40,6 +40,7 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
             continue
         out.append(
             card(
+                kind=CardKind.FINDING,
                 summary=fit(finding_title(finding)),
                 indicator=finding.severity,
                 detail=detail.join(detail.findings([finding]), detail.protocol_lines(decision)),
@@ -61,6 +62,7 @@ def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date
         else fit(f"{name}: sirolimus trough due {when(due)}; draw before the morning dose")
     )
     return card(
+        kind=CardKind(item.kind),
         summary=summary,
         indicator="warning" if overdue else "info",
         detail=detail.join(
@@ -95,6 +97,7 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
             )
         )
     return card(
+        kind=CardKind(item.kind),
         summary=summary,
         indicator="info",
         detail=detail.join(
@@ -126,6 +129,7 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
         lines.append("Whole tablets cannot make this change (tablets are never split). The oral solution is not "
                      "bioequivalent to tablets: a new trough is due after the switch.")
     return card(
+        kind=CardKind(item.kind),
         summary=summary,
         indicator="info",
         detail=detail.join(
@@ -152,6 +156,7 @@ def _data_missing_card(decision: Decision, item: MonitoringItem, url: str, today
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     whats = ", ".join(m.what for m in decision.missing_data) or "data"
     return card(
+        kind=CardKind(item.kind),
         summary=fit(f"{name}: sirolimus dose cannot be checked: missing {whats}",
                     f"{name}: sirolimus dose cannot be checked: data missing, see detail"),
         indicator="info",
@@ -206,6 +211,7 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
         lines.append("**To confirm before starting** (not in the record; starting the taper records your "
                      "confirmation): " + "; ".join(detail.md_text(c.text) for c in to_confirm) + ".")
     return card(
+        kind=CardKind(item.kind),
         summary=summary,
         indicator="info",
         detail=detail.join(
@@ -256,6 +262,7 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
             suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True)
         )
     return card(
+        kind=CardKind(item.kind),
         summary=summary,
         indicator="critical",
         detail=detail.join(

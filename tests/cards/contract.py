@@ -7,7 +7,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from cards.common import OVERRIDE_REASON_SYSTEM, PROTOCOL_TOPIC_SYSTEM
+from cards.common import OVERRIDE_REASON_SYSTEM, PROTOCOL_TOPIC_SYSTEM, card_kind
 from fhir_profiles.schemas import problems
 
 
@@ -17,6 +17,7 @@ def check_response(cards: list[dict[str, Any]], decision_url: str) -> None:
     for card in cards:
         assert uuid.UUID(card["uuid"]).version == 4
         assert 0 < len(card["summary"]) <= 139
+        assert card_kind(card) is not None, "every card names its kind (the governance report counts by it)"
         assert card["links"] == [{"label": "Why this dose: decision page", "url": decision_url, "type": "absolute"}]
         topic = card["source"].get("topic")
         if topic is not None:
