@@ -25,8 +25,11 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4) -> Non
     """Serve `app` with `workers` pre-forked processes of `threads` threads each.
 
     Threads because a hook call mostly waits on the FHIR server; the app is built before forking,
-    so configuration errors stop the command before any worker starts.
+    so configuration errors stop the command before any worker starts. No database connection
+    crosses the fork: the master closes its pool, and each worker starts with an empty one.
     """
+    store = app.extensions["sirolimus_cds"].store
+    store.close()
     GunicornServer(
         app,
         {
@@ -39,5 +42,6 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4) -> Non
             "keepalive": 5,
             "accesslog": None,  # the app writes its own structured request log, without tokens
             "limit_request_field_size": 16384,
+            "post_fork": lambda _server, _worker: store.after_fork(),
         },
     ).run()

@@ -107,6 +107,18 @@ class Store:
         self.engine: Engine = create_engine(url, **kwargs)
         metadata.create_all(self.engine)
 
+    def after_fork(self) -> None:
+        """In a forked worker: forget the parent's pooled connections without closing them.
+
+        A connection inherited by two processes is one socket used by both (psycopg then fails with
+        "can't change autocommit now"); each worker opens its own on first use instead.
+        """
+        self.engine.dispose(close=False)
+
+    def close(self) -> None:
+        """Close every pooled connection (the gunicorn master calls this before forking workers)."""
+        self.engine.dispose()
+
     def _insert(self, table: Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)

@@ -30,13 +30,16 @@ class ServiceProcess:
 
 
 def write_config(workdir: Path, port: int, fhir_servers: list[str], issuer_key: object, kid: str,
-                 extra: str = "") -> Path:
-    """A config trusting one issuer (the sandbox's `iss`) with a pinned key set made from `issuer_key`."""
+                 extra: str = "", database_url: str | None = None) -> Path:
+    """A config trusting one issuer (the sandbox's `iss`) with a pinned key set made from `issuer_key`.
+
+    The database is a SQLite file in `workdir` unless `database_url` names another."""
     (workdir / "jwks.json").write_text(json.dumps(jwks_for(issuer_key, kid)))
     config = workdir / "cds.toml"
+    database_url = database_url or f"sqlite:///{workdir / 'cds.db'}"
     config.write_text(
         f'public_base_url = "http://127.0.0.1:{port}"\n'
-        f'database_url = "sqlite:///{workdir / "cds.db"}"\n'
+        f'database_url = "{database_url}"\n'
         f"{extra}\n"
         "[fhir]\n"
         f"allowed_servers = {json.dumps(fhir_servers)}\n"
@@ -51,12 +54,12 @@ def write_config(workdir: Path, port: int, fhir_servers: list[str], issuer_key: 
 
 
 @contextmanager
-def running_service(workdir: Path, config: Path, port: int) -> Iterator[ServiceProcess]:
+def running_service(workdir: Path, config: Path, port: int, workers: int = 1) -> Iterator[ServiceProcess]:
     executable = shutil.which("sirolimus-cds") or str(Path(sys.executable).with_name("sirolimus-cds"))
     log_path = workdir / "service.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [executable, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            [executable, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
              "--config", str(config)],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
         )
