@@ -379,7 +379,11 @@ def _indicator(decision: Decision) -> Severity:
 
 def _next_trough(decision: Decision) -> list[str]:
     day = _trough_day(decision)
-    return [] if day is None else [f"**Next trough:** {when(day)}, before the morning dose."]
+    if day is None:
+        return []
+    if decision.current_dose is None:  # a start: no level exists yet, the first one comes at steady state
+        return [f"**First trough:** {when(day)}, at steady state after the first dose, before the morning dose."]
+    return [f"**Next trough:** {when(day)}, before the morning dose."]
 
 
 def _draft_lines(decision: Decision) -> list[str]:

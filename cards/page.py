@@ -155,7 +155,8 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Last dose change", f"{when(change['changed_on'])}: {mg(change['from_daily_mg'])}/day → "
                      f"{mg(change['to_daily_mg'])}/day ({how})"))
     if d.get("next_trough_due"):
-        rows.append(("Next trough due", f"{when(d['next_trough_due'])}, immediately before the morning dose"))
+        late = f" (overdue since {when(d['trough_overdue_since'])})" if d.get("trough_overdue_since") else ""
+        rows.append(("Next trough due", f"{when(d['next_trough_due'])}{late}, immediately before the morning dose"))
     if d.get("next_step_due"):
         rows.append(("Next taper step due", when(d["next_step_due"])))
     return rows

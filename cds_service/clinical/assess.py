@@ -22,7 +22,7 @@ from .dosing import assess_trough, predicted_trough_ng_ml, regimen, weight_probl
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
 from .findings import interacting_drugs, same_day_levels, trough_findings
-from .follow_up import TroughClock, next_trough_due, proposes_change
+from .follow_up import NextTrough, TroughClock, next_trough_due, proposes_change
 from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, Protocols
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
@@ -76,19 +76,29 @@ def _step_proposal(step: TaperStep, current: DoseEvent, trough: TroughUsed | Non
     return _proposal(step.regimen, current.daily_mg, weight_kg, predicted, step.rule, step.protocol_line)
 
 
-def _next_trough_due(trough: TroughUsed | None, last_change_on: date | None, proposed: ProposedDose | None,
-                     current: DoseEvent | None, protocol: Protocol, today: date) -> date | None:
-    """The inputs of follow_up.next_trough_due, read from this assessment (None: not on, nor starting)."""
+def _next_trough(trough: TroughUsed | None, last_change_on: date | None, proposed: ProposedDose | None,
+                 current: DoseEvent | None, protocol: Protocol, today: date, *, starting: bool,
+                 next_change_on: date | None) -> NextTrough | None:
+    """The inputs of follow_up.next_trough_due, read from this assessment. None: the child is not on
+    sirolimus and no start is being ordered (a first trough is due only after a first dose)."""
     on_therapy = current is not None and current.daily_mg > 0
-    if not on_therapy and proposed is None:
+    if not on_therapy and (proposed is None or not starting):
         return None
     changing = proposed is not None and (current is None or not on_therapy or proposes_change(proposed, current))
     stale_only = trough is not None and all("days ago: older than" in r for r in trough.reasons_unusable)
     clock = TroughClock(today=today, last_change_on=last_change_on, change_proposed=changing,
                         level_drawn_on=trough.drawn_on if trough else None,
-                        level_usable=trough is not None and trough.usable, level_only_stale=stale_only)
+                        level_usable=trough is not None and trough.usable, level_only_stale=stale_only,
+                        next_change_on=next_change_on)
     return next_trough_due(clock, follow_up_days=protocol.trough.follow_up_days,
                            monitoring_interval_days=protocol.trough.monitoring_interval_days)
+
+
+def _upcoming_step(schedule: tuple[ScheduleStep, ...], on_hold: bool, pauses: bool, today: date) -> date | None:
+    """The next projected taper step, when it lies ahead and nothing holds the taper."""
+    if not schedule or on_hold or pauses or schedule[0].daily_dose_mg <= 0 or schedule[0].due_on <= today:
+        return None
+    return schedule[0].due_on
 
 
 def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocols, today: date,
@@ -144,8 +154,10 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         reasons.append("no recent weight, so the dose cannot be checked in mg/kg/day")
     newest = record.troughs[0] if record.troughs else None
     trough = assess_trough(newest, last_change_on, protocol.trough, today) if newest else None
+    on_therapy = current is not None and current.daily_mg > 0
     if trough is None:
-        missing.append(MissingData("a sirolimus trough level", "order a whole-blood trough (LOINC 29247-4)"))
+        if on_therapy:  # before a first dose no level can exist yet: nothing is missing
+            missing.append(MissingData("a sirolimus trough level", "order a whole-blood trough (LOINC 29247-4)"))
     elif not trough.usable:
         reasons.append("the latest level cannot be used: " + "; ".join(trough.reasons_unusable))
         missing.append(MissingData("a usable sirolimus trough at steady state",
@@ -172,6 +184,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     signals: tuple[RelapseSignal, ...] = ()
     warnings: tuple[RelapseSignal, ...] = ()
     schedule: tuple[ScheduleStep, ...] = ()
+    next_change_on: date | None = None  # a taper step projected after today
     if protocol.ref.protocol_id == KHE_GUIDED and protocol.taper is not None and timeline is not None:
         if arm.taper_started_on is None:
             missing.append(MissingData("the date the taper began", "set CarePlan.period.start"))
@@ -192,6 +205,9 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             if weight is not None and plan.step is not None and not signals:
                 schedule = project_schedule(timeline, plan, arm.taper_started_on, usable_trough, protocol,
                                             weight.value, today)
+                pauses = taper_pauses(eligibility[0], protocol.eligibility.get("criterion_roles", {}),
+                                      arm.taper_started_on)
+                next_change_on = _upcoming_step(schedule, arm.on_hold, bool(pauses), today)
     elif current is not None and current.daily_mg > 0:
         phase = Phase.SEQUENTIAL if protocol.ref.protocol_id == IHHE_SEQUENTIAL else Phase.MAINTENANCE
         if usable_trough is not None and weight is not None:
@@ -229,6 +245,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     if any(f.severity == "critical" and f.code == "proposal-above-limit" for f in findings):
         reasons.append("the computed dose is beyond the sanity limits")
 
+    next_trough = _next_trough(trough, last_change_on, proposed, current, protocol, today,
+                               starting=sirolimus_ordered, next_change_on=next_change_on)
     decision = Decision(
         kind="dosing", patient_id=record.patient_id, decided_on=today, protocol=protocol.ref, arm=arm,
         phase=phase, eligibility=tuple(eligibility), troughs_used=(trough,) if trough else (),
@@ -238,7 +256,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         proposed_dose=proposed,
         no_proposal_reasons=() if proposed is not None else tuple(dict.fromkeys(reasons)),
         alternatives=tuple(alternatives),
-        next_trough_due=_next_trough_due(trough, last_change_on, proposed, current, protocol, today),
+        next_trough_due=next_trough.draw_on if next_trough else None,
+        trough_overdue_since=next_trough.overdue_since if next_trough else None,
         next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
         weight_kg=weight.value if weight else None,
         notes=(arm.note,),

@@ -76,9 +76,9 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
     d = replace(a.decision, kind="monitoring")
     items: list[MonitoringItem] = []
     if d.next_trough_due is not None and a.current is not None and a.current.daily_mg > 0:
-        if d.next_trough_due < today:
-            items.append(MonitoringItem(MonitoringKind.TROUGH_OVERDUE, d.next_trough_due,
-                                        f"sirolimus trough overdue since {d.next_trough_due.isoformat()}"))
+        if d.trough_overdue_since is not None:
+            items.append(MonitoringItem(MonitoringKind.TROUGH_OVERDUE, d.trough_overdue_since,
+                                        f"sirolimus trough overdue since {d.trough_overdue_since.isoformat()}"))
         elif d.next_trough_due <= today + timedelta(days=TROUGH_DUE_SOON_DAYS):
             items.append(MonitoringItem(MonitoringKind.TROUGH_DUE, d.next_trough_due,
                                         f"sirolimus trough due on {d.next_trough_due.isoformat()}"))

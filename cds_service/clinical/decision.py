@@ -14,7 +14,7 @@ words them. Dates are `datetime.date`; every number carries its unit in its name
     ├── draft_check: DraftCheck | None      the draft: follows / departs / dangerous, predicted trough
     ├── proposed_dose: ProposedDose | None  (None -> no_proposal_reasons says why)
     ├── alternatives: tuple[Alternative]    keep current / 5 % step / solution equivalent
-    ├── next_trough_due, next_step_due: date | None
+    ├── next_trough_due, trough_overdue_since, next_step_due: date | None
     ├── findings: tuple[Finding]            code, severity, message, evidence
     ├── missing_data: tuple[MissingData]    what is missing, what to order
     ├── schedule: tuple[ScheduleStep]       projected taper plan
@@ -247,7 +247,8 @@ class Decision:
     proposed_dose: ProposedDose | None = None
     no_proposal_reasons: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()
-    next_trough_due: date | None = None
+    next_trough_due: date | None = None  # the day to draw it, never before decided_on (follow_up.py)
+    trough_overdue_since: date | None = None  # when it was due, if before decided_on
     next_step_due: date | None = None
     findings: tuple[Finding, ...] = ()
     missing_data: tuple[MissingData, ...] = ()

@@ -119,7 +119,9 @@ def describe(decision: Decision) -> list[str]:
         lines.append(f"Current dose: {_number(c.mg_per_administration)} mg{ml} x {times}/day"
                      f" = {_number(c.daily_dose_mg)} mg/day ({c.formulation})")
     if decision.next_trough_due is not None:
-        lines.append(f"Next trough due: {decision.next_trough_due.isoformat()}")
+        late = decision.trough_overdue_since
+        lines.append(f"Next trough due: {decision.next_trough_due.isoformat()}"
+                     + (f" (overdue since {late.isoformat()})" if late else ""))
     return lines
 
 

@@ -161,3 +161,20 @@ def test_every_criterion_has_a_role_in_the_protocol_data() -> None:
     assert {c.criterion_id for c in d.eligibility[0].criteria} <= set(roles)
     assert {roles[k] for k in ("age", "remission", "consent")} == {"enrolment"}
     assert {roles[k] for k in ("liver_function", "kidney_function", "infectious_disease")} == {"during"}
+
+
+def test_an_infant_who_has_not_started_sirolimus_is_not_told_a_trough_is_missing() -> None:
+    """No sirolimus has been given, so no level can exist: nothing about a trough is missing. patient-view
+    has no next trough to announce; the start order (0.1 mg/kg/day x 6 kg = 0.3 mL twice daily) has its
+    first trough 14 days after the first dose (label: hold 7-14 days, decision 0015)."""
+    seen = run(ihhe_infant(), born=date(2026, 3, 1))
+    assert not any("trough" in m.what for m in seen.missing_data)
+    assert seen.next_trough_due is None
+    ordered = run(ihhe_infant(), fhir.draft(0.3, "mL", 2), born=date(2026, 3, 1))
+    assert not any("trough" in m.what for m in ordered.missing_data)
+    assert ordered.next_trough_due == TODAY + FOLLOW_UP
+
+
+def test_a_child_on_sirolimus_without_a_level_is_told_one_is_missing() -> None:
+    d = run(baseline(None), fhir.draft(0.5, "mL", 2))
+    assert [m.what for m in d.missing_data] == ["a sirolimus trough level"]
