@@ -18,19 +18,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from cds_service import strict_json
 from cds_service.config import FhirSettings
+from cds_service.fhir.urls import Unnormalisable, canonical_url, is_under
 
 _CHUNK_BYTES = 64 * 1024
 _MAX_RETRY_AFTER_S = 2.0
 # RFC 6750 b64token is stricter; visible ASCII is what can go in a header without injection or a
 # latin-1 encoding failure deep inside http.client.
 _BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+
+__all__ = ["Deadline", "FhirClient", "FhirFetchError", "MAX_REDIRECTS", "NotAllowed", "bundle_resources",
+           "is_under", "next_link"]
 
 
 class FhirFetchError(Exception):
@@ -43,26 +49,6 @@ class FhirFetchError(Exception):
 
 class NotAllowed(FhirFetchError):
     """The URL is not under a configured FHIR base URL: no request is sent."""
-
-
-def _normalise(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url)
-    netloc = parts.netloc.lower()
-    if (parts.scheme == "https" and netloc.endswith(":443")) or (parts.scheme == "http" and netloc.endswith(":80")):
-        netloc = netloc.rsplit(":", 1)[0]
-    return parts.scheme.lower(), netloc, parts.path.rstrip("/")
-
-
-def is_under(url: str, base: str) -> bool:
-    """True when `url` is `base` or below it on a path-segment boundary (no userinfo tricks)."""
-    try:
-        if "@" in urlsplit(url).netloc:
-            return False
-        scheme, netloc, path = _normalise(url)
-        b_scheme, b_netloc, b_path = _normalise(base)
-    except ValueError:  # e.g. "http://[::1": not a URL we could call
-        return False
-    return (scheme, netloc) == (b_scheme, b_netloc) and (path == b_path or path.startswith(b_path + "/"))
 
 
 @dataclass
@@ -94,28 +80,56 @@ class FhirClient:
         self.session.mount("https://", adapter)
 
     def allowed_base(self, fhir_server: str) -> str:
-        """The configured base that `fhir_server` falls under; raises NotAllowed otherwise."""
-        for base in self.settings.allowed_servers:
-            if is_under(fhir_server, base):
-                return fhir_server.rstrip("/")
-        raise NotAllowed("fhirServer is not among the FHIR servers this service is configured to call")
+        """`fhir_server` in canonical form when it falls under a configured base; raises NotAllowed otherwise."""
+        try:
+            canonical = canonical_url(fhir_server)
+        except Unnormalisable as exc:
+            raise NotAllowed(f"fhirServer cannot be normalised ({exc})") from None
+        if urlsplit(canonical).query or "#" in fhir_server:
+            raise NotAllowed("fhirServer is not a FHIR base URL (it has a query or a fragment)")
+        if not any(is_under(canonical, base) for base in self.settings.allowed_servers):
+            raise NotAllowed("fhirServer is not among the FHIR servers this service is configured to call")
+        return canonical
 
     def get(self, base: str, relative: str, token: str | None, deadline: Deadline) -> dict[str, Any]:
-        """GET `base/relative` (or an absolute URL under `base`) and return the JSON object."""
-        url = relative if relative.startswith(("http://", "https://")) else f"{base}/{relative.lstrip('/')}"
-        if not is_under(url, base):
-            raise NotAllowed("a link from the FHIR server points outside the allowed server")
-        self.allowed_base(url)
-        for attempt in (1, 2):
+        """GET `base/relative` (or an absolute URL under `base`) and return the JSON object.
+
+        Every URL sent, a `next` link or a redirect target included, is first put in canonical form and
+        must fall under `base` (itself under a configured base): otherwise no request is sent. At most
+        MAX_REDIRECTS redirects are followed, each checked the same way (decision 0120).
+        """
+        absolute = relative.startswith(("http://", "https://"))
+        url = self._checked(base, relative if absolute else f"{base}/{relative.lstrip('/')}",
+                            "a URL to read points outside the allowed FHIR server")
+        retried, redirects = False, 0
+        while True:
             response = self._send(url, token, deadline)
             try:
-                if response.status_code == 429 and attempt == 1 and self._wait_retry_after(response, deadline):
+                status = response.status_code
+                if status == 429 and not retried and self._wait_retry_after(response, deadline):
+                    retried = True
+                    continue
+                if status in _REDIRECTS and redirects < MAX_REDIRECTS:
+                    redirects += 1
+                    url = self._checked(base, urljoin(url, response.headers.get("Location", "")),
+                                        f"the FHIR server redirected ({status}) outside the allowed server; "
+                                        "the redirect was not followed")
                     continue
                 self._raise_for_status(response)
                 return self._read_json(response, deadline)
             finally:
                 response.close()
-        raise FhirFetchError("rate-limited (429)")  # pragma: no cover - loop always returns or raises
+
+    def _checked(self, base: str, url: str, refusal: str) -> str:
+        """`url` in canonical form if it is under `base` and `base` is allowed; NotAllowed otherwise."""
+        try:
+            canonical = canonical_url(url)
+        except Unnormalisable as exc:
+            raise NotAllowed(f"{refusal} (it cannot be normalised: {exc}); no request was sent") from None
+        allowed = any(is_under(base, server) for server in self.settings.allowed_servers)
+        if not allowed or not is_under(canonical, base):
+            raise NotAllowed(f"{refusal}; no request was sent")
+        return canonical
 
     def search(self, base: str, query: str, token: str | None, deadline: Deadline) -> list[dict[str, Any]]:
         """Run a search and follow `next` links, at most `max_pages` pages; return the resources."""
@@ -170,7 +184,8 @@ class FhirClient:
         if status == 429:
             raise FhirFetchError("rate-limited by the FHIR server (429)")
         if 300 <= status < 400:
-            raise FhirFetchError(f"the FHIR server redirected ({status}); redirects are not followed")
+            raise FhirFetchError(f"the FHIR server redirected ({status}) more than {MAX_REDIRECTS} times, "
+                                 "or with a status that is not followed")
         raise FhirFetchError(f"the FHIR server answered {status}")
 
     def _wait_retry_after(self, response: requests.Response, deadline: Deadline) -> bool:

@@ -24,6 +24,11 @@ Modes (what every request under the prefix gets):
     huge-stream        a 50 MB body without Content-Length (close-delimited)
     gzip-bomb          Content-Encoding: gzip, 50 KB on the wire that inflate to 50 MB
     redirect           302 to http://localhost:PORT/ok/stolen/... (another host name)
+    moved              307 from <base>/X to <base>/v2/X (inside the base), which answers as `ok`
+    redirect-loop      307 to the same URL, for ever
+    next-escape        searches: an empty page whose `next` link climbs out of the base, spelled as
+                       ESCAPES[i] for a tag `v<i>-...` (a Patient read answers as `ok`)
+    redirect-escape    302 to a Location that climbs out of the base, spelled as ESCAPES[i] (tag `v<i>-...`)
 """
 from __future__ import annotations
 
@@ -41,6 +46,14 @@ from urllib.parse import parse_qs, urlsplit
 
 HUGE_BYTES = 50 * 1024 * 1024
 _BLOCK = b" " * (64 * 1024)
+
+# Ways to write "leave the base and go to <parent>/admin": dot segments, encoded and mixed-case dots,
+# duplicate slashes, a Tomcat path parameter, encoded separators, a double encoding, backslashes.
+ESCAPES = (
+    "/../admin", "/%2e%2e/admin", "/%2E%2E/admin", "/.%2e/admin", "/%2e./admin", "/./../admin",
+    "//..//admin", "/..;/admin", "/%2e%2e%2fadmin", "/%2e%2e%5cadmin", "/%252e%252e/admin", "\\..\\admin",
+    "/Patient/../../admin", "/..%2fadmin", "/%2e%2e/%2e%2e/%2e%2e/admin",
+)
 
 _log: list[dict[str, Any]] = []
 _log_lock = threading.Lock()
@@ -220,8 +233,40 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", f"http://localhost:{port}/ok/stolen/fhir/{rest}")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif mode in ("moved", "redirect-loop"):
+            self._moved(mode, rest, query)
+        elif mode in ("next-escape", "redirect-escape"):
+            self._escape(mode, rest, query)
         else:
             self._outcome(404, "not-found")
+
+    def _moved(self, mode: str, rest: str, query: dict[str, list[str]]) -> None:
+        if mode == "moved" and rest.startswith("v2/"):
+            self._send_json(200, _good_answer(rest.removeprefix("v2/"), query))
+            return
+        parts = urlsplit(self.path)
+        base = parts.path.partition("/fhir/")[0] + "/fhir/"
+        target = base + ("v2/" if mode == "moved" else "") + rest + (f"?{parts.query}" if parts.query else "")
+        self.send_response(307)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _escape(self, mode: str, rest: str, query: dict[str, list[str]]) -> None:
+        base = urlsplit(self.path).path.partition("/fhir")[0] + "/fhir"
+        tag = base.split("/")[2]
+        escape = ESCAPES[int(tag.split("-")[0].removeprefix("v"))]
+        target = f"http://127.0.0.1:{self.server.server_address[1]}{base}{escape}/secret"
+        if mode == "redirect-escape":
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif rest.startswith("Patient/") or "admin" in self.path:
+            self._send_json(200, _good_answer(rest, query))
+        else:
+            self._send_json(200, {"resourceType": "Bundle", "type": "searchset", "entry": [],
+                                  "link": [{"relation": "next", "url": target}]})
 
     def _outcome_429(self, retry_after: str) -> None:
         outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "throttled"}]}
