@@ -36,7 +36,7 @@ def test_a_url_is_put_in_one_canonical_form(url, canonical):
     "https://ehr.example.org/fhir/%252e%252e/admin",  # a double encoding
     "https://ehr.example.org/fhir/%zz",  # a broken escape
     "https://ehr.example.org/fhir\\..\\admin",
-    "https://ehr.example.org/../../etc",
+    "https://ehr.example.org/../etc",
     "https://user:pw@ehr.example.org/fhir",
     "https://ehr%2eexample.org/fhir",
     "https://ehr.example.org:99999/fhir",
@@ -60,7 +60,7 @@ def test_a_url_without_one_meaning_is_refused(url):
     (f"{BASE}/Patient/../Observation", True),
     (f"{BASE}/../admin", False),
     (f"{BASE}/%2e%2e/admin", False),
-    (f"{BASE}/Patient/../../admin", False),
+    (f"{BASE}/Patient/..//../admin", False),
     (f"{BASE}/..;/admin", False),
     ("https://ehr.example.org/fhir-evil", False),
     ("https://ehr.example.org:8443/fhir/Patient/1", False),

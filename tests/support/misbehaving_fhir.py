@@ -52,7 +52,7 @@ _BLOCK = b" " * (64 * 1024)
 ESCAPES = (
     "/../admin", "/%2e%2e/admin", "/%2E%2E/admin", "/.%2e/admin", "/%2e./admin", "/./../admin",
     "//..//admin", "/..;/admin", "/%2e%2e%2fadmin", "/%2e%2e%5cadmin", "/%252e%252e/admin", "\\..\\admin",
-    "/Patient/../../admin", "/..%2fadmin", "/%2e%2e/%2e%2e/%2e%2e/admin",
+    "/Patient/..//../admin", "/..%2fadmin", "/%2e%2e/%2e%2e/%2e%2e/admin",
 )
 
 _log: list[dict[str, Any]] = []
