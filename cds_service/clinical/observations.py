@@ -1,6 +1,7 @@
 """Observations -> weights, heights, troughs and labs (architecture.md, "What the service reads")."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -50,19 +51,34 @@ def _instant(obs: dict[str, Any]) -> datetime:
     return parse_instant(_effective(obs)) or datetime.min.replace(tzinfo=UTC)
 
 
-def _select(observations: list[dict[str, Any]], loinc: str, today: date, keep: int,
+ByLoinc = Mapping[str, list[dict[str, Any]]]
+
+
+def index_by_loinc(observations: list[dict[str, Any]]) -> ByLoinc:
+    """Observations grouped by their first LOINC code, in the order given: one pass over the bundle,
+    so each selection below reads only the Observations of its own code."""
+    index: dict[str, list[dict[str, Any]]] = {}
+    for obs in observations:
+        loinc = _loinc(obs)
+        if loinc is not None:
+            index.setdefault(loinc, []).append(obs)
+    return index
+
+
+def _select(by_loinc: ByLoinc, loinc: str, today: date, keep: int,
             unusable: list[Unusable] | None = None) -> list[tuple[date, dict[str, Any]]]:
     """Newest first, on plain JSON, dated no later than today, not entered-in-error. One with no
     readable effective date is listed as unusable, never silently dropped."""
-    if unusable is not None:
-        unusable.extend(Unusable(ref(obs), "no readable effective date (when drawn or measured)")
-                        for obs in observations if _loinc(obs) == loinc and _when(obs) is None
-                        and obs.get("status") not in {"entered-in-error", "cancelled"})
-    chosen = [
-        (when, obs) for obs in observations
-        if _loinc(obs) == loinc and obs.get("status") not in {"entered-in-error", "cancelled"}
-        and (when := _when(obs)) is not None and when <= today
-    ]
+    chosen = []
+    for obs in by_loinc.get(loinc, ()):
+        if obs.get("status") in {"entered-in-error", "cancelled"}:
+            continue
+        when = _when(obs)
+        if when is None:
+            if unusable is not None:
+                unusable.append(Unusable(ref(obs), "no readable effective date (when drawn or measured)"))
+        elif when <= today:
+            chosen.append((when, obs))
     chosen.sort(key=lambda pair: _instant(pair[1]), reverse=True)
     return chosen[:keep]
 
@@ -83,11 +99,11 @@ def _comparator(obs: dict[str, Any]) -> str | None:
     return str(comparator) if comparator else None
 
 
-def read_measurements(observations: list[dict[str, Any]], loinc: str, today: date,
+def read_measurements(by_loinc: ByLoinc, loinc: str, today: date,
                       unusable: list[Unusable]) -> tuple[Measurement, ...]:
     convert = units.weight_to_kg if loinc == LOINC_WEIGHT else units.height_to_cm
     result = []
-    for when, obs in _select(observations, loinc, today, _KEEP[loinc], unusable):
+    for when, obs in _select(by_loinc, loinc, today, _KEEP[loinc], unusable):
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
@@ -109,11 +125,11 @@ def _sample_text(obs: dict[str, Any]) -> str:
     return " ".join(t for t in texts if t).lower()
 
 
-def read_troughs(observations: list[dict[str, Any]], loinc: str, today: date,
+def read_troughs(by_loinc: ByLoinc, loinc: str, today: date,
                  unusable: list[Unusable]) -> tuple[Trough, ...]:
     """Sirolimus levels in ng/mL. An unknown unit keeps the level but with value_ng_ml None."""
     result = []
-    for when, obs in _select(observations, loinc, today, _KEEP[loinc], unusable):
+    for when, obs in _select(by_loinc, loinc, today, _KEEP[loinc], unusable):
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
@@ -141,11 +157,11 @@ def _reference_range(obs: dict[str, Any], loinc: str) -> tuple[float | None, flo
     return bounds[0], bounds[1]
 
 
-def read_labs(observations: list[dict[str, Any]], loincs: tuple[str, ...], today: date,
+def read_labs(by_loinc: ByLoinc, loincs: tuple[str, ...], today: date,
               unusable: list[Unusable]) -> tuple[LabResult, ...]:
     result = []
     for loinc in loincs:
-        for when, obs in _select(observations, loinc, today, _KEEP_LAB, unusable):
+        for when, obs in _select(by_loinc, loinc, today, _KEEP_LAB, unusable):
             if not is_valid(obs, unusable):
                 continue
             value, unit = _quantity(obs)

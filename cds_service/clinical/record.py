@@ -29,6 +29,7 @@ from .observations import (
     LOINC_HEIGHT,
     LOINC_TROUGH,
     LOINC_WEIGHT,
+    index_by_loinc,
     read_labs,
     read_measurements,
     read_troughs,
@@ -153,7 +154,7 @@ def build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today
 def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], today: date) -> PatientRecord:
     unusable: list[Unusable] = []
     grouped = _by_type(resources, str(patient.get("id", "")), unusable)
-    observations = grouped.get("Observation", [])
+    by_loinc = index_by_loinc(grouped.get("Observation", []))
     medications = {f"Medication/{m.get('id')}": m for m in grouped.get("Medication", [])}
     requests = grouped.get("MedicationRequest", [])
     conditions, conditions_read = read_conditions(grouped.get("Condition", []), unusable)
@@ -164,10 +165,10 @@ def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], toda
         patient_id=str(patient.get("id", "")),
         birth_date=parse_date(patient.get("birthDate")),
         sex=patient.get("gender") if isinstance(patient.get("gender"), str) else None,
-        weights_kg=read_measurements(observations, LOINC_WEIGHT, today, unusable),
-        heights_cm=read_measurements(observations, LOINC_HEIGHT, today, unusable),
-        troughs=read_troughs(observations, LOINC_TROUGH, today, unusable),
-        labs=read_labs(observations, LAB_CODES, today, unusable),
+        weights_kg=read_measurements(by_loinc, LOINC_WEIGHT, today, unusable),
+        heights_cm=read_measurements(by_loinc, LOINC_HEIGHT, today, unusable),
+        troughs=read_troughs(by_loinc, LOINC_TROUGH, today, unusable),
+        labs=read_labs(by_loinc, LAB_CODES, today, unusable),
         sirolimus_doses=read_dose_history(requests, medications, today, unusable),
         propranolol=read_drug_exposures(requests, medications, "propranolol", today, unusable, current=False),
         interacting_drugs=read_drug_exposures(
