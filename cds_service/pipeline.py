@@ -8,6 +8,7 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,7 +72,10 @@ def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], to
     return read
 
 
-def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str) -> HookOutcome:
+def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str,
+                check_prefetch: Callable[[], None]) -> HookOutcome:
+    """`check_prefetch` checks the shape of the request's prefetch (a BadRequest if it breaks a cap):
+    called only once the call is known to concern the service, before anything reads the record."""
     started = time.perf_counter()
     now: dt.datetime = state.clock()
     today = now.astimezone(ZoneInfo(state.settings.timezone)).date()
@@ -85,6 +89,7 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
         # A chart with no sirolimus, no KHE/IHHE/KMP and no sirolimus level: nothing more is read.
         return HookOutcome({"cards": []}, None, "not-concerned")
 
+    check_prefetch()
     read = read_record(state, service, request_doc, today)
     protocols = load_protocols()
     decide_started = time.perf_counter()

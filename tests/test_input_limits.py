@@ -149,6 +149,48 @@ def test_caps_apply_inside_draft_orders_too(tmp_path):
     assert "Bundle holds more" in _outcome(client.post("/cds-services/sirolimus-dosing", json=request), 400)
 
 
+def _draft(code: str) -> dict:
+    return {"resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
+            "subject": {"reference": "Patient/limits-3"},
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": code}]}}
+
+
+def _prefetch_over_a_cap() -> dict:
+    return {"patient": {"resourceType": "Patient", "id": "limits-3", "name": [{"text": "x" * 1001}]}}
+
+
+def test_a_prefetch_over_a_cap_is_400_when_the_draft_is_sirolimus(client):
+    request = hook_request("order-select", "limits-3", None, None, draft=_draft("314230"),
+                           prefetch=_prefetch_over_a_cap())
+    assert "string is longer" in _outcome(client.post("/cds-services/sirolimus-dosing", json=request), 400)
+
+
+def test_another_drug_is_answered_without_walking_its_prefetch(client):
+    """Amoxicillin drafted: no card whatever the prefetch holds (its shape is checked only for sirolimus)."""
+    request = hook_request("order-select", "limits-3", None, None, draft=_draft("308182"),
+                           prefetch=_prefetch_over_a_cap())
+    response = client.post("/cds-services/sirolimus-dosing", json=request)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.get_json() == {"cards": []}
+
+
+@pytest.mark.parametrize(("text", "expected"), [(r"nul \u0000 byte", "NUL character"),
+                                                (r"lone \udc00 surrogate", "surrogate")])
+def test_a_nul_or_lone_surrogate_in_the_prefetch_of_another_drug_is_still_400(client, text, expected):
+    """What no store can keep is refused wherever it is, even in a call the service then ignores."""
+    request = hook_request("order-select", "limits-3", None, None, draft=_draft("308182"),
+                           prefetch={"patient": {"resourceType": "Patient", "id": "limits-3", "name": [{"text": "N"}]}})
+    raw = json.dumps(request).replace('"text": "N"', f'"text": "{text}"')
+    assert expected in _outcome(_post(client, raw, url="/cds-services/sirolimus-dosing"), 400)
+
+
+@pytest.mark.parametrize("text", [r"a \\u0000 written out", r"emoji \ud83d\ude00 as a pair"])
+def test_escapes_that_are_not_a_nul_nor_a_lone_surrogate_are_accepted(client, text):
+    raw = json.dumps(_request())[:-1] + f', "extension": {{"s": "{text}"}}}}'
+    _outcome(_post(client, raw), 412)  # past the body checks: the data is missing, not the body wrong
+
+
 # -- media type and encoding -----------------------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from cds_service.app import AppState
 from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unauthorized
-from cds_service.http.body import read_json_body
+from cds_service.http.body import read_hook_body, read_json_body
 from cds_service.http.outcome import operation_outcome
 from cds_service.pipeline import handle_hook
 from cds_service.protocol_files import plan_definition, protocol_data
@@ -64,7 +64,7 @@ def call_service(service_id: str) -> Response:
     authenticate()
     if service_id not in known_ids():
         raise NotFound(f"no CDS service with id '{service_id}'")
-    document = read_json_body(request, state().settings.limits)
+    document, check_prefetch = read_hook_body(request, state().settings.limits)
     found = problems("hook-request", document)
     if found:
         raise BadRequest("the hook request does not follow CDS Hooks 2.0", details=found)
@@ -75,7 +75,7 @@ def call_service(service_id: str) -> Response:
         log.warning("deprecated service id '%s' called for %s: use '%s' (listed in discovery)",
                     DEPRECATED_DOSING, document["hook"], service.id)
     base_url = state().settings.public_base_url or request.host_url.rstrip("/")
-    outcome = handle_hook(state(), service, document, base_url)
+    outcome = handle_hook(state(), service, document, base_url, check_prefetch)
     g.hook_instance, g.outcome, g.decision_id = document["hookInstance"], outcome.outcome, outcome.decision_id
     return jsonify(outcome.response)
 
