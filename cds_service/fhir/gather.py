@@ -100,8 +100,11 @@ def gather(
             return exc
 
     keys = [key for key in templates if sources[key] != "prefetch-null"]
-    with ThreadPoolExecutor(max_workers=max(1, min(len(keys), 8))) as pool:
-        outcomes = dict(zip(keys, pool.map(resolve, keys), strict=True))
+    if needs_server:  # queries run concurrently
+        with ThreadPoolExecutor(max_workers=max(1, min(len(keys), 8))) as pool:
+            outcomes = dict(zip(keys, pool.map(resolve, keys), strict=True))
+    else:  # all prefetched in full: no thread to start
+        outcomes = {key: resolve(key) for key in keys}
     failed = {key: outcome for key, outcome in outcomes.items() if isinstance(outcome, FhirFetchError)}
     if failed:
         first_key, first = next(iter(failed.items()))
