@@ -22,7 +22,6 @@ from bench.load import child, draft, hook_body, prefetch_of
 from cds_service.app import create_app
 from cds_service.config import load_settings
 
-
 SERVICES = {"order-sign": "sirolimus-order-sign", "order-select": "sirolimus-order-select",
             "patient-view": "sirolimus-monitoring"}
 DRAFTS = {"order-sign": ("314230", 0.8), "order-select": ("308182", 250)}  # sirolimus solution; amoxicillin
