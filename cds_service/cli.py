@@ -1,4 +1,4 @@
-"""Command line: `sirolimus-cds serve | seed | check | plan`."""
+"""Command line: `sirolimus-cds serve | seed | check | plan | report`."""
 from __future__ import annotations
 
 import argparse
@@ -125,6 +125,7 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     from cds_service.synthetic.seed import add_seed_arguments, run_seed
     from cds_service.toolkit.check import add_check_arguments, run_check
     from cds_service.toolkit.plan import add_plan_arguments, run_plan
+    from cds_service.toolkit.report import add_report_arguments, run_report
 
     seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
     add_seed_arguments(seed)
@@ -139,6 +140,12 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
                           "projected taper schedule.")
     add_plan_arguments(plan)
     plan.set_defaults(func=run_plan)
+    report = sub.add_parser("report", help="card outcomes for clinical governance: shown, accepted, overridden, "
+                            "ignored, time to feedback (table; chart with --out, CSV with --csv)",
+                            description="Count, per card kind and indicator, the cards shown and their feedback "
+                            "from the service's database (audit trail and feedback tables).")
+    add_report_arguments(report)
+    report.set_defaults(func=run_report)
 
 
 DATA_COMMANDS = frozenset({"serve", "check", "plan", "demo", "simulate"})  # they decide with the data files
