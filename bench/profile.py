@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(None)
     settings = replace(settings, database_url=f"sqlite:///{Path(tempfile.mkdtemp()) / 'audit.db'}",
                        auth=replace(settings.auth, require_jwt=False))
-    client = create_app(settings).test_client()
+    client = create_app(settings, upgrade_database=True).test_client()
     scenarios = (("a", 24, 1, 30, "order-sign"), ("b", 120, 2, 200, "order-sign"),
                  ("d", 24, 1, 1, "order-select"), ("e", 24, 1, 1, "patient-view"))
     for name, months, draws, orders, hook in scenarios:

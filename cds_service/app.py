@@ -9,6 +9,7 @@ from typing import Any
 import requests
 from flask import Flask
 
+from cds_service import schema
 from cds_service.config import Settings, load_settings
 from cds_service.fhir.client import FhirClient
 from cds_service.recent import RecentReads
@@ -36,7 +37,10 @@ def create_app(
     *,
     clock: Callable[[], dt.datetime] = utc_now,
     fhir_session: requests.Session | None = None,
+    upgrade_database: bool = False,
 ) -> Flask:
+    """The app; its database must be at the newest schema revision, unless `upgrade_database`
+    (`serve --dev`, tests, the in-process `check`) brings it there first (decision 0125)."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
@@ -46,9 +50,14 @@ def create_app(
         from cds_service.replay import replay_store_for
 
         verifier = JwtVerifier(settings.auth, replay_store_for(settings))
+    store = Store(settings.database_url)
+    if upgrade_database:
+        schema.upgrade(store.engine)
+    else:
+        schema.require_current(store.engine)
     app.extensions["sirolimus_cds"] = AppState(
         settings=settings,
-        store=Store(settings.database_url),
+        store=store,
         fhir=FhirClient(settings.fhir, session=fhir_session),
         verifier=verifier,
         clock=clock,

@@ -1,4 +1,4 @@
-"""Command line: `sirolimus-cds serve | seed | check | plan | report`."""
+"""Command line: `sirolimus-cds serve | db upgrade | seed | check | plan | report`."""
 from __future__ import annotations
 
 import argparse
@@ -53,26 +53,48 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("sirolimus_cds").warning(
             "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
             SANDBOX_ISSUER)
-    app = _app_or_one_line(create_app, settings)
+    # --dev brings a trial database to the newest schema; otherwise `db upgrade` is an operator's step.
+    app = _database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
     _port_is_free(host, port)
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers)
     return 0
 
 
-def _app_or_one_line(create_app: Callable[[Settings], Any], settings: Settings) -> Any:
-    """The app, or a ConfigError naming the database URL (without password) and what to check."""
+def _database_or_one_line(settings: Settings, use_database: Callable[[], Any]) -> Any:
+    """`use_database()`, or a ConfigError naming the database URL (without password) and what to check."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        return create_app(settings)
+        return use_database()
     except SQLAlchemyError as exc:
         url = make_url(settings.database_url).render_as_string(hide_password=True)
         hint = ("check that its folder exists and is writable" if url.startswith("sqlite")
                 else "check that the server is running, reachable, and the database and user exist")
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise ConfigError(f"cannot open the database {url}: {reason}; {hint}") from None
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from cds_service import schema
+    from cds_service.store import Store
+
+    settings = load_settings(args.config)
+    store = Store(settings.database_url)
+    try:
+        done = _database_or_one_line(settings, lambda: schema.upgrade(store.engine))
+    finally:
+        store.close()
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    if done.before == done.after:
+        print(f"{url}: already at schema revision {done.after}; nothing to do")
+    else:
+        stamped = " (first-release tables found and stamped 0001)" if done.stamped_first_release else ""
+        print(f"{url}: schema upgraded from revision {done.before or 'none'} to {done.after}{stamped}")
+    return 0
 
 
 def _port_is_free(host: str, port: int) -> None:
@@ -115,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also accept tokens from the public CDS Hooks sandbox (trials only; logged as WARNING)")
     serve.add_argument("--dev", action="store_true", help="local trial: JWT off, bind 127.0.0.1 only")
     serve.set_defaults(func=_serve)
+
+    db = sub.add_parser("db", help="the audit database: schema upgrades")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="bring the database to this release's schema (idempotent; "
+                                "serve refuses a database that is behind)")
+    upgrade.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
+                         "else the embedded defaults)")
+    upgrade.set_defaults(func=_db_upgrade)
 
     _add_optional_commands(sub)
     return parser

@@ -104,8 +104,7 @@ class Store:
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
-        self.engine: Engine = create_engine(url, **kwargs)
-        metadata.create_all(self.engine)
+        self.engine: Engine = create_engine(url, **kwargs)  # tables: cds_service.schema (Alembic)
 
     def after_fork(self) -> None:
         """In a forked worker: forget the parent's pooled connections without closing them.

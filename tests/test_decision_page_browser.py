@@ -51,7 +51,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     """The app on 127.0.0.1:<free port> with one stored decision; yields (base URL, decision id, screenshot)."""
     decision = DECISIONS[request.param]
     settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False))
-    app = create_app(settings, clock=lambda: NOW)
+    app = create_app(settings, clock=lambda: NOW, upgrade_database=True)
     if "pages" not in app.blueprints:
         app.register_blueprint(pages)
     decision_id = str(uuid.uuid4())

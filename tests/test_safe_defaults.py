@@ -27,7 +27,7 @@ def test_a_refused_call_is_401_with_www_authenticate_and_a_warning_without_the_t
     settings = settings_from_dict({"auth": {"trust_sandbox": True},
                                    "database_url": f"sqlite:///{tmp_path}/d.sqlite"}, base_dir=tmp_path)
     assert any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers)
-    client = create_app(settings).test_client()
+    client = create_app(settings, upgrade_database=True).test_client()
     token = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ"
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)

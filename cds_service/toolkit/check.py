@@ -98,7 +98,7 @@ class InProcessService:
                          timeout_seconds=min(60.0, timeout_seconds or settings.fhir.timeout_seconds)),
             auth=replace(settings.auth, require_jwt=False),
         )
-        self.app = create_app(settings)
+        self.app = create_app(settings, upgrade_database=True)  # a temporary database, made here
         self.client = self.app.test_client()
 
     def discovery(self) -> tuple[int, Any]:

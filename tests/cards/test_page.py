@@ -119,6 +119,7 @@ def app_and_clock(tmp_path):
     app = create_app(
         Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False)),
         clock=lambda: now["value"],
+        upgrade_database=True,
     )
     if "pages" not in app.blueprints:
         app.register_blueprint(pages)

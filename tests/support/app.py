@@ -57,7 +57,8 @@ def make_app(
         auth=auth or AuthSettings(require_jwt=False),
         **overrides,
     )
-    app = create_app(settings) if clock is None else create_app(settings, clock=clock)
+    app = (create_app(settings, upgrade_database=True) if clock is None
+           else create_app(settings, clock=clock, upgrade_database=True))
     app.after_request(_check_response)
     return app
 

@@ -57,6 +57,9 @@ def write_config(workdir: Path, port: int, fhir_servers: list[str], issuer_key: 
 def running_service(workdir: Path, config: Path, port: int, workers: int = 1) -> Iterator[ServiceProcess]:
     executable = shutil.which("sirolimus-cds") or str(Path(sys.executable).with_name("sirolimus-cds"))
     log_path = workdir / "service.log"
+    # As an operator deploys: the schema first (serve refuses a database that is behind), then serve.
+    subprocess.run([executable, "db", "upgrade", "--config", str(config)], cwd=workdir, check=True,
+                   capture_output=True, env={**os.environ}, timeout=60)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [executable, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),

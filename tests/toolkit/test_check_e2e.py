@@ -188,7 +188,7 @@ def running_service(seeded: Any, tmp_path: Any, request: pytest.FixtureRequest) 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'svc.db'}",
                         fhir=FhirSettings(allowed_servers=(seeded.base_url,)),
                         auth=AuthSettings(require_jwt=require_jwt))
-    server = make_server("127.0.0.1", free_port(), create_app(settings), threaded=True)
+    server = make_server("127.0.0.1", free_port(), create_app(settings, upgrade_database=True), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

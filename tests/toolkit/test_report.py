@@ -65,10 +65,13 @@ def test_durations_read_at_a_glance(seconds: float | None, words: str) -> None:
 
 @pytest.fixture
 def empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from cds_service.schema import upgrade
     from cds_service.store import Store
 
     url = f"sqlite:///{tmp_path / 'cds.db'}"
-    Store(url).engine.dispose()
+    store = Store(url)
+    upgrade(store.engine)
+    store.close()
     monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
     monkeypatch.setenv("SIROLIMUS_CDS_DATABASE_URL", url)
     return url
