@@ -31,8 +31,9 @@ def problem(check: DraftCheck) -> str:
         side = "above" if first is Departure.TROUGH_ABOVE_TARGET else "below"
         return f"predicted trough {predicted(check)}, {side} {target(check)}"
     if first is Departure.START_OFF_WEIGHT_DOSE:
-        per_kg = number(check.draft_mg_per_kg_day or 0.0)
-        return f"{per_kg} mg/kg/day, protocol start {number(check.protocol_start_mg_per_kg_day or 0.0)} mg/kg/day"
+        per_kg, start = check.draft_mg_per_kg_day or 0.0, check.protocol_start_mg_per_kg_day or 0.0
+        times = f"{round(per_kg / start, 1):g}\u00d7 the" if start else "not the"  # 2x / 0.5x: says it is off
+        return f"{number(per_kg)} mg/kg/day, {times} protocol start ({number(start)} mg/kg/day)"
     words = DEPARTURE_WORDS[first]
     trough = predicted(check)
     return f"{words}; predicted trough {trough}" if trough else words

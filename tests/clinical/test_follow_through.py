@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from cards import build_cards
 from cds_service.clinical.protocols import load_protocols
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import TODAY, baseline, ihhe_infant, run
@@ -178,3 +179,21 @@ def test_an_infant_who_has_not_started_sirolimus_is_not_told_a_trough_is_missing
 def test_a_child_on_sirolimus_without_a_level_is_told_one_is_missing() -> None:
     d = run(baseline(None), fhir.draft(0.5, "mL", 2))
     assert [m.what for m in d.missing_data] == ["a sirolimus trough level"]
+
+
+@pytest.mark.parametrize(("ml_per_dose", "per_day", "lead"), [
+    # twice the infant protocol dose: 0.6 mL twice daily = 1.2 mg/day / 6 kg = 0.2 mg/kg/day = 2 x 0.1
+    (0.6, 2, "Draft 1.2 mg/day: 0.2 mg/kg/day, 2\u00d7 the protocol start (0.1 mg/kg/day)"),
+    # once daily at half the daily dose: 0.3 mL once = 0.3 mg/day / 6 kg = 0.05 mg/kg/day = 0.5 x 0.1
+    (0.3, 1, "Draft 0.3 mg/day: 0.05 mg/kg/day, 0.5\u00d7 the protocol start (0.1 mg/kg/day)"),
+])
+def test_an_infant_start_draft_off_the_protocol_dose_is_called_so_in_the_summary(
+        ml_per_dose: float, per_day: int, lead: str) -> None:
+    """IHHE start 0.1 mg/kg/day x 6 kg = 0.6 mg/day = 0.3 mL twice daily: the warning's summary says how
+    far the draft is from it and gives the protocol dose."""
+    draft = fhir.draft(ml_per_dose, "mL", per_day)
+    [card] = build_cards(run(ihhe_infant(), draft, born=date(2026, 3, 1)), hook="order-select", draft=draft,
+                         decision_url="https://cds.example.org/decisions/1", today=TODAY)
+    assert card["indicator"] == "warning"
+    assert card["summary"] == f"{lead}. Protocol: 0.3 mg (0.3 mL) twice daily"
+    assert len(card["summary"]) <= 140

@@ -95,17 +95,18 @@ def test_maintenance_drafts_over_http(app: Any, seeded: Any, mg: float, per_day:
 
 
 @pytest.mark.parametrize(("mg", "per_day", "lead"), [
-    # issue #11 item 5: twice the infant dose: 1.6 mg/day / 7.9 kg = 0.20 mg/kg/day
-    (0.8, 2, "Draft 1.6 mg/day: 0.20"),
-    # issue #11 item 5: once daily at half the daily dose: 0.4 mg/day / 7.9 = 0.05 mg/kg/day
-    (0.4, 1, "Draft 0.4 mg/day: 0.05"),
+    # issue #11 item 5: twice the infant dose: 1.6 mg/day / 7.9 kg = 0.202 mg/kg/day, 2x 0.1
+    (0.8, 2, "Draft 1.6 mg/day: 0.202 mg/kg/day, 2\u00d7 the protocol start"),
+    # issue #11 item 5: once daily at half the daily dose: 0.4 mg/day / 7.9 = 0.051 mg/kg/day, 0.5x 0.1
+    (0.4, 1, "Draft 0.4 mg/day: 0.051 mg/kg/day, 0.5\u00d7 the protocol start"),
 ])
 def test_an_ihhe_start_away_from_0_1_mg_per_kg_is_flagged_in_the_summary(app: Any, seeded: Any, mg: float,
                                                                          per_day: int, lead: str) -> None:
     card = only_card(call_hook(app.test_client(), solution_draft(seeded, IHHE, mg, per_day, reason="ihhe")))
     assert card["indicator"] == "warning"
     assert card["summary"].startswith(lead), card["summary"]
-    assert "mg/kg/day, protocol start 0.1 mg/kg/day. Protocol: 0.4 mg (0.4 mL) twice daily" in card["summary"]
+    assert card["summary"].endswith("protocol start (0.1 mg/kg/day). Protocol: 0.4 mg (0.4 mL) twice daily")
+    assert len(card["summary"]) <= 140
 
 
 def test_the_ihhe_protocol_start_follows(app: Any, seeded: Any) -> None:
