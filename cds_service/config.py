@@ -41,6 +41,7 @@ class AuthSettings:
     issuers: tuple[Issuer, ...] = ()  # no issuer is trusted unless configured (issue #12)
     trust_sandbox: bool = False  # also trust the public CDS Hooks sandbox (a trial; logged at WARNING)
     leeway_seconds: int = 60
+    max_token_lifetime_seconds: int = 300  # exp - iat; CDS Hooks clients issue 5-minute tokens (decision 0121)
     max_token_bytes: int = 8192
     jwks_timeout_seconds: float = 5.0
     jwks_cache_seconds: int = 3600
@@ -146,14 +147,19 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     if not 0 < fhir.timeout_seconds <= 60:
         raise ConfigError("fhir.timeout_seconds must be between 0 and 60")
     auth_raw = _typed(data, "auth", dict, {})
-    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds", "trust_sandbox"}, "[auth]")
+    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds", "trust_sandbox", "max_token_lifetime_seconds"},
+            "[auth]")
     leeway = _typed(auth_raw, "leeway_seconds", int, defaults.auth.leeway_seconds)
     if not 0 <= leeway <= 60:
         raise ConfigError("auth.leeway_seconds must be between 0 and 60")
+    lifetime = _typed(auth_raw, "max_token_lifetime_seconds", int, defaults.auth.max_token_lifetime_seconds)
+    if not 1 <= lifetime <= 3600:
+        raise ConfigError("auth.max_token_lifetime_seconds must be between 1 and 3600")
     auth = AuthSettings(
         require_jwt=_typed(auth_raw, "require_jwt", bool, True),
         issuers=_issuers(auth_raw["issuers"], base_dir) if "issuers" in auth_raw else defaults.auth.issuers,
         leeway_seconds=leeway,
+        max_token_lifetime_seconds=lifetime,
     )
     if _typed(auth_raw, "trust_sandbox", bool, False):
         auth = with_sandbox_trusted(auth)

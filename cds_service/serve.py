@@ -1,10 +1,71 @@
-"""Run the app under gunicorn (a production WSGI server), configured from code, not a file."""
+"""Run the app under gunicorn (a production WSGI server), configured from code, not a file.
+
+Gunicorn refuses some requests before the app sees them (a header over `limit_request_field_size`, a
+request line over `limit_request_line`, a malformed request) and answers those with an HTML page.
+`JsonErrorWorker` answers them as the app answers everything else: a JSON OperationOutcome, logged as
+one access line with the error's type only (gunicorn's own message may quote a header: a token).
+"""
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import socket
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as refused
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
+
+from cds_service.errors import ServiceError
+from cds_service.http.outcome import operation_outcome
+
+_BAD_REQUEST = (400, "Bad Request", "invalid", "the request is malformed")
+# gunicorn's refusal -> status, reason phrase, OperationOutcome issue code, what to tell the caller
+_REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
+    (refused.LimitRequestHeaders,
+     (431, "Request Header Fields Too Large", "too-long", "a request header, or the headers together, are too large")),
+    (refused.LimitRequestLine, (414, "URI Too Long", "too-long", "the request line is too long")),
+    (refused.UnsupportedTransferCoding, (501, "Not Implemented", "not-supported", "unsupported transfer coding")),
+    (refused.ForbiddenProxyRequest, (403, "Forbidden", "forbidden", "request forbidden")),
+    (refused.ParseException, _BAD_REQUEST),
+)
+access_log = logging.getLogger("sirolimus_cds.access")
+
+
+def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
+    """(status, reason phrase, issue code, diagnostics) for an error gunicorn raised outside the app."""
+    for kind, answer in _REFUSALS:
+        if isinstance(error, kind):
+            return answer
+    return 500, "Internal Server Error", "exception", "the server failed to read this request; it has been logged"
+
+
+def json_error_bytes(error: BaseException) -> tuple[int, bytes]:
+    """The whole HTTP/1.1 answer for `error`: status line, headers, OperationOutcome body."""
+    status, reason, code, diagnostics = refusal_for(error)
+    problem = ServiceError(diagnostics)
+    problem.issue_code = code
+    body = json.dumps(operation_outcome(problem)).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return status, head.encode("latin-1") + body
+
+
+class JsonErrorWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker, answering its own refusals with a JSON OperationOutcome."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        status, payload = json_error_bytes(exc)
+        fields = {"status": status, "outcome": "refused-by-server", "error": type(exc).__name__}
+        if status >= 500:
+            access_log.error("request failed in the server: %s", type(exc).__name__, extra={"fields": fields})
+        else:
+            access_log.warning("refused before the app: %s %s", status, type(exc).__name__, extra={"fields": fields})
+        with contextlib.suppress(OSError):  # the client has gone: nothing to answer
+            write_nonblock(client, payload)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -36,7 +97,7 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4) -> Non
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": "cds_service.serve.JsonErrorWorker",
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,

@@ -189,7 +189,7 @@ def test_every_allowed_asymmetric_algorithm_is_accepted_with_a_fitting_key(alg: 
         pytest.param({"nbf": int(T0) + 59}, id="nbf-59s-ahead-within-leeway"),
         pytest.param({"aud": ["https://other.example", AUD]}, id="aud-array-containing-the-url"),
         pytest.param({"tenant": "hospital-7", "sub": "x", "fhirUser": "Practitioner/1"}, id="extra-claims"),
-        pytest.param({"exp": T0 + 300.5, "iat": T0 + 0.25}, id="fractional-times"),
+        pytest.param({"exp": T0 + 299.5, "iat": T0 + 0.25}, id="fractional-times"),
     ],
 )
 def test_tokens_at_the_edges_of_the_rules_are_accepted(env: Env, changes: dict[str, Any]) -> None:
@@ -559,6 +559,27 @@ def test_leeway_is_configurable_down_to_zero(env: Env) -> None:
 def test_leeway_above_60_seconds_is_not_honoured(env: Env) -> None:
     lax = local_verifier((Issuer(iss=ISS, jku=env.server.url),), env.clock, leeway_seconds=3600)
     assert_rejected(lambda: lax.verify(bearer(env.token(exp=int(T0) - 120, iat=int(T0) - 400)), AUD))
+
+
+@pytest.mark.parametrize(
+    ("iat", "exp"),
+    [
+        pytest.param(int(T0), int(T0) + 24 * 3600, id="24-hours"),
+        pytest.param(int(T0), int(T0) + 10 * 365 * 24 * 3600, id="10-years"),
+        pytest.param(int(T0) - 24 * 3600, int(T0) + 60, id="issued-a-day-ago-expiring-in-a-minute"),
+        pytest.param(int(T0), int(T0) + 301, id="one-second-over-5-minutes"),
+    ],
+)
+def test_a_token_living_longer_than_the_cap_is_refused(env: Env, iat: int, exp: int) -> None:
+    refused = assert_rejected(lambda: env.verify(env.token(iat=iat, exp=exp)))
+    assert "lifetime" in refused.message
+
+
+def test_the_lifetime_cap_is_exact_and_configurable(env: Env) -> None:
+    assert env.verify(env.token(iat=int(T0) - 100, exp=int(T0) + 200))  # 300 s: CDS Hooks clients' tokens
+    hourly = local_verifier((Issuer(iss=ISS, jku=env.server.url),), env.clock, max_token_lifetime_seconds=3600)
+    assert hourly.verify(bearer(env.token(exp=int(T0) + 3600)), AUD)
+    assert_rejected(lambda: hourly.verify(bearer(env.token(exp=int(T0) + 3601)), AUD))
 
 
 def test_a_token_expires_with_time(env: Env) -> None:

@@ -54,6 +54,8 @@ jwks_file = "jwks.json"
         ({"auth": {"issuers": [{"iss": "https://a"}]}}, "exactly one of jku or jwks_file"),
         ({"auth": {"issuers": [{"iss": "https://a", "jwks_file": "/nonexistent.json"}]}}, "does not exist"),
         ({"auth": {"leeway_seconds": 300}}, "leeway"),
+        ({"auth": {"max_token_lifetime_seconds": 86400}}, "max_token_lifetime_seconds"),
+        ({"auth": {"max_token_lifetime_seconds": 0}}, "max_token_lifetime_seconds"),
         ({"databse_url": "sqlite:///x.db"}, "unknown key"),
         ({"database_url": "mysql://x"}, "database_url"),
     ],
@@ -94,7 +96,9 @@ def test_the_readme_lists_every_key_with_its_default(tmp_path: Path):
     assert top <= set(data)
     assert {f.name for f in fields(FhirSettings)} <= set(data["fhir"])
     assert {f.name for f in fields(LimitSettings)} <= set(data["limits"])
-    assert {"require_jwt", "trust_sandbox", "leeway_seconds", "issuers"} <= set(data["auth"])
+    documented = {"require_jwt", "trust_sandbox", "leeway_seconds", "max_token_lifetime_seconds", "issuers"}
+    assert documented <= set(data["auth"])
     assert all(getattr(settings.limits, k) == getattr(LimitSettings(), k) for k in data["limits"])
     assert settings.fhir.max_pages == FhirSettings().max_pages
     assert settings.auth.leeway_seconds == AuthSettings().leeway_seconds
+    assert settings.auth.max_token_lifetime_seconds == AuthSettings().max_token_lifetime_seconds

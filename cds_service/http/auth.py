@@ -30,8 +30,9 @@ possible):
    `alg`, `use` and `key_ops`, when present, must allow this use. Symmetric (`oct`) and private
    JWKs are ignored.
 5. Signature, then times with the configured leeway (at most 60 s): `exp` not past, `iat` and
-   `nbf` not in the future, `exp` after `iat`. Then `aud` must equal `audience` (the exact URL
-   called; a JSON array is accepted if it contains it).
+   `nbf` not in the future, `exp` after `iat`, and the lifetime `exp - iat` at most
+   `max_token_lifetime_seconds` (default 300, no leeway: both are the issuer's clock; decision 0121).
+   Then `aud` must equal `audience` (the exact URL called; a JSON array is accepted if it contains it).
 6. Last, `jti` (a non-empty string) must not have been seen for this issuer within the token's
    lifetime (`exp` + leeway): the replay store records it atomically. A store that cannot answer
    (Redis down) means 401: fail closed.
@@ -419,6 +420,8 @@ class JwtVerifier:
             raise _Reject("token not yet valid (nbf)")
         if exp <= iat:
             raise _Reject("exp not after iat")
+        if exp - iat > self._auth.max_token_lifetime_seconds:
+            raise _Reject("lifetime (exp - iat) longer than max_token_lifetime_seconds")
         return float(exp) + leeway
 
     @staticmethod
