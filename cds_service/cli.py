@@ -1,4 +1,4 @@
-"""Command line: `sirolimus-cds serve | db upgrade | seed | check | plan | report`."""
+"""Command line: `sirolimus-cds serve | demo | db upgrade | seed | check | plan | report`."""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.serve import run
 
     settings = load_settings(args.config)
-    port = args.port if args.port is not None else _env_port()
+    port = args.port if args.port is not None else env_port()
     if args.trust_sandbox:
         settings = replace(settings, auth=with_sandbox_trusted(settings.auth))
     host = args.host
@@ -43,25 +43,30 @@ def _serve(args: argparse.Namespace) -> int:
     elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
         print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
               "can call the service", file=sys.stderr)
-    from cds_service.http.logs import configure_logging
-
-    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"{LOG_LEVEL_ENV}={level} is not one of DEBUG, INFO, WARNING, ERROR")
-    configure_logging(level)
+    start_logging()
     if settings.auth.require_jwt and any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers):
         logging.getLogger("sirolimus_cds").warning(
             "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
             SANDBOX_ISSUER)
     # --dev brings a trial database to the newest schema; otherwise `db upgrade` is an operator's step.
-    app = _database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
-    _port_is_free(host, port)
+    app = database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
+    port_is_free(host, port)
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers)
     return 0
 
 
-def _database_or_one_line(settings: Settings, use_database: Callable[[], Any]) -> Any:
+def start_logging(default: str = "INFO") -> None:
+    """JSON log lines at $SIROLIMUS_CDS_LOG_LEVEL (else `default`); a wrong level is one line."""
+    from cds_service.http.logs import configure_logging
+
+    level = os.environ.get(LOG_LEVEL_ENV, default).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{LOG_LEVEL_ENV}={level} is not one of DEBUG, INFO, WARNING, ERROR")
+    configure_logging(level)
+
+
+def database_or_one_line(settings: Settings, use_database: Callable[[], Any]) -> Any:
     """`use_database()`, or a ConfigError naming the database URL (without password) and what to check."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
@@ -85,7 +90,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     store = Store(settings.database_url)
     try:
-        done = _database_or_one_line(settings, lambda: schema.upgrade(store.engine))
+        done = database_or_one_line(settings, lambda: schema.upgrade(store.engine))
     finally:
         store.close()
     url = make_url(settings.database_url).render_as_string(hide_password=True)
@@ -97,7 +102,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port_is_free(host: str, port: int) -> None:
+def port_is_free(host: str, port: int) -> None:
     """Bind once before saying "listening", so a port in use is one line, not a gunicorn traceback."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -108,7 +113,7 @@ def _port_is_free(host: str, port: int) -> None:
                           f"--port or ${PORT_ENV}") from None
 
 
-def _env_port() -> int:
+def env_port() -> int:
     raw = os.environ.get(PORT_ENV, "8080")
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"{PORT_ENV}={raw} is not a port number (1-65535)")
@@ -154,9 +159,17 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     """The integrator toolkit's commands; each module registers its own arguments."""
     from cds_service.synthetic.seed import add_seed_arguments, run_seed
     from cds_service.toolkit.check import add_check_arguments, run_check
+    from cds_service.toolkit.demo import add_demo_arguments, run_demo
     from cds_service.toolkit.plan import add_plan_arguments, run_plan
     from cds_service.toolkit.report import add_report_arguments, run_report
 
+    demo = sub.add_parser("demo", help="try it: a local FHIR server with the synthetic patients and the service, "
+                          "JWT off, all on 127.0.0.1; prints a curl, the check command and a decision page",
+                          description="Start a local FHIR R4 server (sekmet-fhir, the [demo] extra), load the "
+                          "synthetic patients, and run the service allowed to read it, JWT off, on 127.0.0.1. "
+                          "Ctrl-C stops everything.")
+    add_demo_arguments(demo)
+    demo.set_defaults(func=run_demo)
     seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
     add_seed_arguments(seed)
     seed.set_defaults(func=run_seed)

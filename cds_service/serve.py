@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -82,18 +83,22 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def run(app: Flask, host: str, port: int, workers: int, threads: int = 4) -> None:
+def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *,
+        when_ready: Callable[[], None] | None = None) -> None:
     """Serve `app` with `workers` pre-forked processes of `threads` threads each.
 
     Threads because a hook call mostly waits on the FHIR server; the app is built before forking,
     so configuration errors stop the command before any worker starts. No database connection
     crosses the fork: the master closes its pool, and each worker starts with an empty one.
+    `when_ready` is called once the port is bound, as the workers start.
     """
+    hooks: dict[str, Any] = {"when_ready": lambda _arbiter: when_ready()} if when_ready else {}
     store = app.extensions["sirolimus_cds"].store
     store.close()
     GunicornServer(
         app,
         {
+            **hooks,
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,

@@ -11,10 +11,11 @@ def readme_commands() -> list[str]:
     return re.findall(r"```sh\n(.+?)\n```", setup)
 
 
-def test_readme_starts_with_exactly_two_commands_serve_and_test():
+def test_readme_starts_with_exactly_two_commands_demo_and_test():
     commands = readme_commands()
     assert len(commands) == 2
-    assert commands[0].endswith("sirolimus-cds serve")
+    # one line: the install with the local FHIR server, and the demo (tests/e2e/test_demo_fresh_venv.py runs it)
+    assert commands[0] == "python -m pip install '.[demo]' && sirolimus-cds demo"
     assert "[test]" in commands[1] and "pytest" in commands[1]
 
 
