@@ -5,9 +5,10 @@ used the line says why and the linear rule stands alone.
 """
 from __future__ import annotations
 
-from cards.wording import number
+from cards.wording import dose_short, mg, number
 from cds_service.clinical.decision import Decision
 from cds_service.clinical.pk.fit import Prediction
+from cds_service.clinical.pk.informed import ModelDose
 
 PRIOR_NAMES = {"chen-2020-khe": "Chen 2020", "fan-2024": "Fan 2024"}
 
@@ -19,6 +20,16 @@ def predicted(p: Prediction) -> str:
 
 def _disagrees(p: Prediction, linear: float | None) -> bool:
     return linear is not None and not p.low_ng_ml <= linear <= p.high_ng_ml
+
+
+def model_dose_line(dose: ModelDose) -> str:
+    """The model's own dose for the middle of the range: what it is, what held it back, that it is not proposed."""
+    band = f" (the middle of {number(dose.target_low_ng_ml, 1)}\u2013{number(dose.target_high_ng_ml, 1)})"
+    text = (f"**PK model's dose** for {number(dose.aim_ng_ml, 1)} ng/mL{band}: {dose_short(dose.regimen)} "
+            f"({mg(dose.regimen.daily_dose_mg)}/day), {predicted(dose.prediction)}")
+    if dose.held_by:
+        text += f"; held back by the protocol ({'; '.join(dose.held_by)}; unbounded {mg(dose.unbounded_daily_mg)}/day)"
+    return text + ". For information: the proposal follows the protocol's rule."
 
 
 def lines(decision: Decision, *, with_proposal: bool = True) -> list[str]:
@@ -35,11 +46,12 @@ def lines(decision: Decision, *, with_proposal: bool = True) -> list[str]:
     linear_d = decision.draft_check.predicted_trough_ng_ml if decision.draft_check else None
     if view.draft is not None and view.draft != view.proposal:
         parts.append(f"draft {predicted(view.draft)}")
+    dose_line = [] if view.dose is None else [model_dose_line(view.dose)]
     if not parts:
-        return []
+        return dose_line
     out = [f"**PK model ({name}, {view.troughs_used} trough{'s' if view.troughs_used != 1 else ''}):** "
            + "; ".join(parts) + "."]
     if (with_proposal and view.proposal is not None and _disagrees(view.proposal, linear_p)) or (
             view.draft is not None and _disagrees(view.draft, linear_d)):
         out.append("Model and linear rule disagree by more than the interval: recheck the trough early.")
-    return out
+    return out + dose_line

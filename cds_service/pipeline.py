@@ -72,6 +72,15 @@ def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], to
     return read
 
 
+def decide(service: CdsService, record: PatientRecord, draft: dict[str, Any] | None, today: dt.date) -> Decision:
+    """The clinical decision of one hook call: what the HTTP pipeline and `simulate` both call."""
+    protocols = load_protocols()
+    if service.checks_orders:
+        return decide_dosing(record, draft, protocols, today)
+    return decide_monitoring(record, protocols, today)
+
+
+
 def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str,
                 check_prefetch: Callable[[], None]) -> HookOutcome:
     """`check_prefetch` checks the shape of the request's prefetch (a BadRequest if it breaks a cap):
@@ -91,13 +100,8 @@ def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], ba
 
     check_prefetch()
     read = read_record(state, service, request_doc, today)
-    protocols = load_protocols()
     decide_started = time.perf_counter()
-    decision: Decision = (
-        decide_dosing(read.record, draft, protocols, today)
-        if service.checks_orders
-        else decide_monitoring(read.record, protocols, today)
-    )
+    decision = decide(service, read.record, draft, today)
     decision_id = str(uuid.uuid4())
     cards = build_cards(decision, hook=request_doc["hook"], draft=draft,
                         decision_url=f"{base_url}/decisions/{decision_id}", today=today, service_url=base_url)

@@ -50,10 +50,10 @@ HISTORY_DAYS = 548  # what the decision page's chart shows: about 18 months (dis
 
 def _dose_history(timeline: tuple[DoseEvent, ...], today: date) -> tuple[DosePoint, ...]:
     start = today - timedelta(days=HISTORY_DAYS)
-    points = [DosePoint(e.on, e.daily_mg) for e in timeline if start < e.on <= today]
+    points = [DosePoint(e.on, e.daily_mg, e.per_day, e.formulation) for e in timeline if start < e.on <= today]
     before = event_on(timeline, start)
     if before is not None:
-        points.insert(0, DosePoint(start, before.daily_mg))
+        points.insert(0, DosePoint(start, before.daily_mg, before.per_day, before.formulation))
     return tuple(points)
 
 

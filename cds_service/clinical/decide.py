@@ -47,7 +47,8 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
                       draft_check=_check(order, a, extra),
                       draft_tablet_count_for_solution=order.tablet_count_for_solution)
     age_days = record.age_days(today)
-    return replace(decided, model=model_view(decided, None if age_days is None else age_days / 365.25, today))
+    age_years = None if age_days is None else age_days / 365.25
+    return replace(decided, model=model_view(decided, a.protocol, age_years, today))
 
 
 def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]) -> DraftCheck | None:

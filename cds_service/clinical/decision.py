@@ -161,6 +161,8 @@ class DosePoint:
 
     on: date
     daily_dose_mg: float
+    administrations_per_day: float | None = None  # of the order in force from `on` (the PK model's dose times)
+    formulation: Formulation | None = None
 
 
 @dataclass(frozen=True)

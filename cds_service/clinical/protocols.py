@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from fhir_profiles import load_json
+from fhir_profiles import load_json, schema_problems
 
 from .decision import ProtocolRef
 from .errors import ProtocolDataError
@@ -119,21 +117,11 @@ class Protocol:
         return aims.get(self.titration_aim, (self.target_low_ng_ml + self.target_high_ng_ml) / 2)
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    schema = load_json("protocols/schema.json")
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
 def parse_protocol(data: dict[str, Any]) -> Protocol:
     """Validate protocol data against schema.json and build the typed Protocol."""
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        raise ProtocolDataError(
-            f"protocol data {data.get('protocol_id', '?')} is invalid",
-            details=[f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors],
-        )
+    problems = schema_problems(data, "protocols/schema.json")
+    if problems:
+        raise ProtocolDataError(f"protocol data {data.get('protocol_id', '?')} is invalid", details=problems)
     t, m, s = data["trough"], data["measuring"], data["sanity_limits"]
     target = data.get("target_trough_ng_ml")
     taper = None

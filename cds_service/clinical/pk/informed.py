@@ -1,9 +1,11 @@
 """The model's view of a Decision: predicted troughs (80 %) for the proposal and the draft, or why not.
 
 The model informs; the protocol bounds: this never changes the proposal, it only adds a prediction to
-show next to the linear rule's. Dose history: the Decision's daily doses from each date, given at
-08:00 (once daily) or 08:00/20:00 (twice daily) in the current regimen's formulation; a trough is
-taken 5 minutes before the 08:00 dose of its day. No drug before the first history point.
+show next to the linear rule's, and the model's own dose for the middle of the target range held inside
+the protocol's limits (titration cap, sanity limits, measurable steps). Dose history: every order's
+daily dose, administrations per day and formulation from its start date (DosePoint), given at 08:00
+(once daily) or 08:00/20:00 (twice daily); a trough is taken 5 minutes before the 08:00 dose of its
+day. No drug before the first history point.
 """
 from __future__ import annotations
 
@@ -12,13 +14,29 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from ..decision import Decision, DoseRegimen
+from ..decision import Decision, DoseRegimen, Formulation
+from ..dosing import rounded_regimen, sanity_problems
+from ..protocols import Protocol
 from .fit import Fit, ModelUnusable, Prediction, fit_map, predict_steady_trough
 from .model import Child, Dose, regimen
 from .priors import load_prior
 
 DEFAULT_PRIOR = "chen-2020-khe"
 CURVE_DAYS = 180
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelDose:
+    """The model's dose for the middle of the target range, inside the protocol's limits: shown, never
+    proposed (the proposal is the protocol's linear rule)."""
+
+    regimen: DoseRegimen
+    prediction: Prediction  # the predicted trough at this dose
+    aim_ng_ml: float  # the middle of the target range
+    target_low_ng_ml: float
+    target_high_ng_ml: float
+    unbounded_daily_mg: float  # the model's dose before the protocol's limits
+    held_by: tuple[str, ...] = ()  # the protocol limits that held it back, in words
 
 
 @dataclass(frozen=True)
@@ -30,13 +48,16 @@ class ModelView:
     troughs_used: int = 0
     # the fitted trough-time concentration (07:55) of each of the last CURVE_DAYS days, for the page's chart
     curve: tuple[tuple[date, float], ...] = ()
+    dose: ModelDose | None = None
 
 
 def _hours(origin: date, day: date, hour: float) -> float:
     return (day - origin).days * 24.0 + hour
 
 
-def _doses(decision: Decision, per_day: int, formulation: str, today: date) -> list[Dose]:
+def _doses(decision: Decision, per_day: int, formulation: Formulation, today: date) -> list[Dose]:
+    """Every administration of the history, each order with its own frequency and formulation (the
+    current regimen's where an older point does not say)."""
     points = sorted(decision.dose_history, key=lambda p: p.on)
     if not points:
         return []
@@ -44,9 +65,10 @@ def _doses(decision: Decision, per_day: int, formulation: str, today: date) -> l
     doses: list[Dose] = []
     for point, nxt in zip(points, [*points[1:], None], strict=True):
         end = nxt.on if nxt else today
+        times = int(point.administrations_per_day) if point.administrations_per_day in (1, 2) else per_day
         if point.daily_dose_mg > 0 and end > point.on:
             doses += regimen(_hours(origin, point.on, 8.0), _hours(origin, end, 8.0),
-                             point.daily_dose_mg / per_day, per_day, formulation)
+                             point.daily_dose_mg / times, times, point.formulation or formulation)
     return doses
 
 
@@ -57,8 +79,36 @@ def _predict(fit: Fit, dose: DoseRegimen | None) -> Prediction | None:
                                  dose.formulation)
 
 
-def model_view(decision: Decision, age_years: float | None, today: date, prior_id: str = DEFAULT_PRIOR
-               ) -> ModelView:
+def model_dose(fit: Fit, protocol: Protocol, current: DoseRegimen, weight_kg: float) -> ModelDose | None:
+    """The model's dose for the middle of the target range, held to the protocol: at most the titration's
+    fold change from the current dose, never beyond the sanity limits, rounded to a measurable step, in
+    the current frequency and formulation. None where the protocol has no target range (the taper)."""
+    low, high = protocol.target_low_ng_ml, protocol.target_high_ng_ml
+    if low is None or high is None or current.daily_dose_mg <= 0:
+        return None
+    aim = (low + high) / 2
+    per_day = int(current.administrations_per_day)
+    unbounded = fit.aim_dose_mg(aim, per_day, current.formulation) * per_day
+    daily, held = unbounded, []
+    fold = protocol.titration_max_fold_change
+    if fold is not None and not current.daily_dose_mg / fold <= daily <= current.daily_dose_mg * fold:
+        daily = min(max(daily, current.daily_dose_mg / fold), current.daily_dose_mg * fold)
+        held.append(f"a change from one level is at most \u00d7{fold:g} or \u00f7{fold:g}")
+    ceiling = min(protocol.sanity.max_daily_mg, protocol.sanity.max_mg_per_kg_day * weight_kg)
+    if daily > ceiling:
+        daily = ceiling
+        held.append(f"the sanity limit of {ceiling:.3g} mg/day")
+    reg = rounded_regimen(daily, per_day, current.formulation, protocol.measuring)
+    if reg.mg_per_administration <= 0 or sanity_problems(reg.daily_dose_mg, weight_kg, protocol.sanity):
+        return None
+    prediction = predict_steady_trough(fit, reg.mg_per_administration, per_day, reg.formulation)
+    return ModelDose(regimen=reg, prediction=prediction, aim_ng_ml=aim, target_low_ng_ml=low,
+                     target_high_ng_ml=high, unbounded_daily_mg=round(unbounded, 4),
+                     held_by=tuple(held))
+
+
+def model_view(decision: Decision, protocol: Protocol | None, age_years: float | None, today: date,
+               prior_id: str = DEFAULT_PRIOR) -> ModelView:
     """Fit the child's usable troughs; predict the proposal's and the draft's steady-state trough."""
     usable = [t for t in decision.trough_history or decision.troughs_used
               if t.usable and t.value_ng_ml is not None]
@@ -79,8 +129,9 @@ def model_view(decision: Decision, age_years: float | None, today: date, prior_i
     except ModelUnusable as why:
         return ModelView(prior_id=prior_id, unusable_reason=str(why))
     proposed = decision.proposed_dose.regimen if decision.proposed_dose else None
+    dose = model_dose(fit, protocol, current, decision.weight_kg) if protocol is not None else None
     return ModelView(prior_id=prior_id, proposal=_predict(fit, proposed), draft=_predict(fit, decision.draft_dose),
-                     troughs_used=fit.troughs_used, curve=_curve(fit, doses, origin, today))
+                     troughs_used=fit.troughs_used, curve=_curve(fit, doses, origin, today), dose=dose)
 
 
 def _curve(fit: Fit, doses: list[Dose], origin: date, today: date) -> tuple[tuple[date, float], ...]:

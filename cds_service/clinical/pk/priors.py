@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from fhir_profiles import load_json
+from fhir_profiles import load_json, schema_problems
 
 from ..errors import ProtocolDataError
 
@@ -75,20 +73,10 @@ class Prior:
         return None
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    schema = load_json("pk-priors/schema.json")
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
 def parse_prior(data: dict[str, Any]) -> Prior:
-    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        raise ProtocolDataError(
-            f"PK prior {data.get('prior_id', '?')} is invalid",
-            details=[f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors],
-        )
+    problems = schema_problems(data, "pk-priors/schema.json")
+    if problems:
+        raise ProtocolDataError(f"PK prior {data.get('prior_id', '?')} is invalid", details=problems)
     p, c, m, r = data["parameters"], data["covariates"], data["maturation"], data["covariate_range"]
     return Prior(
         prior_id=data["prior_id"], source=data["source"],

@@ -1,0 +1,1 @@
+"""`sirolimus-cds simulate`: a virtual cohort following each protocol with the service's own decisions."""
