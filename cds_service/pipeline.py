@@ -80,7 +80,6 @@ def decide(service: CdsService, record: PatientRecord, draft: dict[str, Any] | N
     return decide_monitoring(record, protocols, today)
 
 
-
 def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str,
                 check_prefetch: Callable[[], None]) -> HookOutcome:
     """`check_prefetch` checks the shape of the request's prefetch (a BadRequest if it breaks a cap):
