@@ -5,7 +5,7 @@ used the line says why and the linear rule stands alone.
 """
 from __future__ import annotations
 
-from cards.wording import dose_short, mg, number
+from cards.wording import frequency, mg, number
 from cds_service.clinical.decision import Decision
 from cds_service.clinical.pk.fit import Prediction
 from cds_service.clinical.pk.informed import ModelDose
@@ -23,13 +23,13 @@ def _disagrees(p: Prediction, linear: float | None) -> bool:
 
 
 def model_dose_line(dose: ModelDose) -> str:
-    """The model's own dose for the middle of the range: what it is, what held it back, that it is not proposed."""
-    band = f" (the middle of {number(dose.target_low_ng_ml, 1)}\u2013{number(dose.target_high_ng_ml, 1)})"
-    text = (f"**PK model's dose** for {number(dose.aim_ng_ml, 1)} ng/mL{band}: {dose_short(dose.regimen)} "
-            f"({mg(dose.regimen.daily_dose_mg)}/day), {predicted(dose.prediction)}")
+    """The model's own dose for the middle of the range, what held it back, and that it is not proposed (short:
+    the card's detail has a budget; the decision page gives its predicted trough and interval)."""
+    text = (f"**PK model's dose** for {number(dose.aim_ng_ml, 1)} ng/mL: {mg(dose.regimen.mg_per_administration)} "
+            f"{frequency(dose.regimen.administrations_per_day)}")
     if dose.held_by:
-        text += f"; held back by the protocol ({'; '.join(dose.held_by)}; unbounded {mg(dose.unbounded_daily_mg)}/day)"
-    return text + ". For information: the proposal follows the protocol's rule."
+        text += f", held by the protocol's {' and '.join(dose.held_by)} (model alone {mg(dose.unbounded_daily_mg)}/day)"
+    return text + "; not proposed."
 
 
 def lines(decision: Decision, *, with_proposal: bool = True) -> list[str]:

@@ -75,8 +75,9 @@ def test_where_the_model_would_go_beyond_the_protocols_cap_the_proposal_still_ke
     assert dose.regimen.daily_dose_mg == pytest.approx(0.4)
     assert decision.proposed_dose is not None and decision.proposed_dose.daily_dose_mg == pytest.approx(0.38)
     assert decision.proposed_dose.rule == "linear_adjustment_to_target"
-    assert "held back by the protocol (a change from one level is at most \u00d72" in text
-    assert "the proposal follows the protocol's rule" in text
+    assert ("0.2 mg twice daily, held by the protocol's \u00d72 cap on a change from one level "
+            "(model alone 0.48 mg/day)") in text
+    assert "not proposed" in text
 
 
 def test_where_the_model_would_go_beyond_the_cap_and_the_protocol_proposes_nothing_nothing_is_proposed():
@@ -85,7 +86,7 @@ def test_where_the_model_would_go_beyond_the_cap_and_the_protocol_proposes_nothi
     text, decision = _cards_for(_khe_child(0.1, (date(2026, 11, 15), 1.5)), fhir.draft(0.1, "mL", 2))
     assert decision.proposed_dose is None
     assert decision.model.dose is not None and decision.model.dose.regimen.daily_dose_mg == pytest.approx(0.4)
-    assert "No dose is proposed" in text and "held back by the protocol" in text
+    assert "No dose is proposed" in text and "held by the protocol's \u00d72 cap" in text
 
 
 def test_the_models_dose_aims_at_the_middle_of_the_target_range():
@@ -93,7 +94,7 @@ def test_the_models_dose_aims_at_the_middle_of_the_target_range():
     dose = decision.model.dose
     assert dose is not None and dose.aim_ng_ml == pytest.approx(6.0) and not dose.held_by
     assert dose.prediction.median_ng_ml == pytest.approx(6.0, abs=0.3)  # rounded to 0.01 mL
-    assert "PK model's dose** for 6 ng/mL (the middle of 5\u20137)" in text
+    assert "PK model's dose** for 6 ng/mL: 0.48 mg twice daily; not proposed." in text
 
 
 def test_disagreement_is_said_when_the_linear_figure_falls_outside_the_models_interval():

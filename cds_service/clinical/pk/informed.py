@@ -93,11 +93,11 @@ def model_dose(fit: Fit, protocol: Protocol, current: DoseRegimen, weight_kg: fl
     fold = protocol.titration_max_fold_change
     if fold is not None and not current.daily_dose_mg / fold <= daily <= current.daily_dose_mg * fold:
         daily = min(max(daily, current.daily_dose_mg / fold), current.daily_dose_mg * fold)
-        held.append(f"a change from one level is at most \u00d7{fold:g} or \u00f7{fold:g}")
+        held.append(f"\u00d7{fold:g} cap on a change from one level")
     ceiling = min(protocol.sanity.max_daily_mg, protocol.sanity.max_mg_per_kg_day * weight_kg)
     if daily > ceiling:
         daily = ceiling
-        held.append(f"the sanity limit of {ceiling:.3g} mg/day")
+        held.append(f"sanity limit of {ceiling:.3g} mg/day")
     reg = rounded_regimen(daily, per_day, current.formulation, protocol.measuring)
     if reg.mg_per_administration <= 0 or sanity_problems(reg.daily_dose_mg, weight_kg, protocol.sanity):
         return None
