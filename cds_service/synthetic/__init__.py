@@ -14,9 +14,18 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from cds_service.synthetic.shift import days_between, shift_dates
+
+
+@dataclass(frozen=True)
+class ExpectedOutcome:
+    """What the cards must show, as values `check --all-synthetic` compares (the prose is for people)."""
+
+    indicator: Literal["info", "warning", "critical"] | None  # the most severe card's; None: none above info
+    daily_mg: float | None  # the recommended dose-bearing suggestion's mg/day; None: no dose offered
+    mentions: str | None = None  # a phrase some card's summary or detail carries (any case)
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class ScenarioInfo:
     expected: str
     protocol: str
     hook: str
+    outcome: ExpectedOutcome
 
 
 @cache
@@ -44,7 +54,8 @@ def anchor_date() -> date:
 
 def catalog() -> dict[str, ScenarioInfo]:
     """Every scenario, by id, in catalog order."""
-    return {entry["id"]: ScenarioInfo(**entry) for entry in _catalog()["scenarios"]}
+    return {entry["id"]: ScenarioInfo(**{**entry, "outcome": ExpectedOutcome(**entry["outcome"])})
+            for entry in _catalog()["scenarios"]}
 
 
 def scenario_names() -> list[str]:
@@ -70,4 +81,4 @@ def load_scenario(name: str, today: date | None = None) -> dict[str, Any]:
     return shift_dates(bundle, days_between(anchor, today or date.today()))
 
 
-__all__ = ["ScenarioInfo", "anchor_date", "catalog", "load_scenario", "scenario_names"]
+__all__ = ["ExpectedOutcome", "ScenarioInfo", "anchor_date", "catalog", "load_scenario", "scenario_names"]

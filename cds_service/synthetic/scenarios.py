@@ -7,12 +7,13 @@ what this module produces. Every date is as of ANCHOR; the seed command shifts t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cds_service.synthetic import ExpectedOutcome
 from cds_service.synthetic.builder import DoseStep, ScenarioBuilder, round_to, taper_step
 
 ANCHOR = date(2026, 11, 22)
@@ -378,6 +379,23 @@ BUILDERS = {
 }
 
 
+# Each scenario's cards as values (the arithmetic is in tests/toolkit/test_check_e2e.py): the most severe
+# card's indicator (None: no card above info), the recommended mg/day, a phrase the cards must carry.
+OUTCOMES = {
+    "ihhe-propranolol-failed": ExpectedOutcome("info", 0.80),
+    "ihhe-trough-low": ExpectedOutcome("info", 1.86),
+    "khe-maintenance-high": ExpectedOutcome("info", 0.94),
+    "khe-taper-eligible": ExpectedOutcome("info", None, "0.32 mg"),
+    "khe-taper-step-due": ExpectedOutcome("info", 0.46),
+    "khe-taper-recent-step": ExpectedOutcome("info", None),
+    "khe-taper-relapse": ExpectedOutcome("critical", 0.50),
+    "khe-creatinine-raised": ExpectedOutcome(None, None),
+    "khe-azole": ExpectedOutcome("warning", None, "voriconazole"),
+    "khe-nmol": ExpectedOutcome(None, None),
+    "khe-no-weight": ExpectedOutcome("info", None, "weight"),
+}
+
+
 def catalog() -> dict[str, Any]:
     return {
         "anchor": ANCHOR.isoformat(),
@@ -385,7 +403,7 @@ def catalog() -> dict[str, Any]:
                 "shifts them by (today - anchor) days. Expected outcomes describe the intended card.",
         "scenarios": [
             {"id": s.id, "patient_id": s.id, "description": s.description, "expected": s.expected,
-             "protocol": s.protocol, "hook": s.hook}
+             "protocol": s.protocol, "hook": s.hook, "outcome": asdict(OUTCOMES[s.id])}
             for s in SCENARIOS
         ],
     }

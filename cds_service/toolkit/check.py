@@ -19,7 +19,8 @@ With `--service URL` the request goes over HTTP to a running service, which must
 server and either run with `--dev` or accept the JWT given with `--bearer`.
 
 Progress goes to stderr, cards (or JSON) to stdout. Exit status: 0 answered, 1 the service or the
-FHIR server answered an error (the OperationOutcome's diagnostics are printed), 2 bad usage.
+FHIR server answered an error (the OperationOutcome's diagnostics are printed), or with
+--all-synthetic a patient's cards differ from the catalogue's expected outcome; 2 bad usage.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import requests
 from cds_service.config import Settings, load_settings
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir.gather import fill_template
+from cds_service.synthetic import ScenarioInfo
 from cds_service.toolkit.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -53,6 +55,7 @@ from cds_service.toolkit.common import (
     today,
     token_from,
 )
+from cds_service.toolkit.outcome import differences
 from cds_service.toolkit.render import render_response
 
 HOOKS = ("patient-view", "order-select", "order-sign")
@@ -317,7 +320,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         print(f"check: {exc.message}", file=err)
         return exc.status
     results: dict[str, Any] = {}
-    failed = 0
+    failed = differing = 0
     try:
         for patient_id, hook, expected in targets:
             try:
@@ -335,11 +338,17 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
                     else:
                         print(f"=== Patient/{patient_id} ({hook})\nFAILED: {exc.message}\n", file=out)
                 continue
+            departs = differences(expected.outcome, body.get("cards") or []) if expected else []
+            differing += bool(departs)
             if args.json:
-                results[patient_id] = {"hook": hook, "response": body}
+                results[patient_id] = {"hook": hook, "response": body,
+                                       **({"differences": departs} if expected else {})}
             else:
                 _print_text(out, patient_id, hook, expected, body, in_process=args.service is None,
                             several=len(targets) > 1)
+                if expected:
+                    print(f"Outcome: DIFFERS from the catalogue: {'; '.join(departs)}\n" if departs
+                          else "Outcome: as expected\n", file=out)
     finally:
         service.close()
         reader.close()
@@ -347,17 +356,19 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
         document = results[targets[0][0]]["response"] if len(targets) == 1 and results else results
         if results or len(targets) > 1:
             print(json.dumps(document, indent=2, ensure_ascii=False), file=out)
-    return EXIT_FAILED if failed else EXIT_OK
+    if differing:
+        print(f"check: {differing} of {len(targets)} patients' cards differ from the catalogue", file=err)
+    return EXIT_FAILED if failed or differing else EXIT_OK
 
 
-def _targets(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
+def _targets(args: argparse.Namespace) -> list[tuple[str, str, ScenarioInfo | None]]:
     if args.all_synthetic:
         if args.patient or args.draft:
             raise ToolkitError("--all-synthetic checks every synthetic patient: leave out --patient and --draft",
                                EXIT_USAGE)
         from cds_service.synthetic import catalog
 
-        return [(info.patient_id, info.hook, info.expected) for info in catalog().values()]
+        return [(info.patient_id, info.hook, info) for info in catalog().values()]
     if not args.patient:
         raise ToolkitError("--patient ID is required (or --all-synthetic)", EXIT_USAGE)
     if args.draft and args.hook not in ORDER_HOOKS:
@@ -372,11 +383,11 @@ def _service(args: argparse.Namespace, fhir_server: str) -> Service:
     return InProcessService(load_settings(args.config), fhir_server, args.timeout)  # --timeout: its FHIR budget too
 
 
-def _print_text(out: TextIO, patient_id: str, hook: str, expected: str | None, body: dict[str, Any], *,
+def _print_text(out: TextIO, patient_id: str, hook: str, expected: ScenarioInfo | None, body: dict[str, Any], *,
                 in_process: bool, several: bool) -> None:
     if several or expected:
         print(f"=== Patient/{patient_id} ({hook})", file=out)
         if expected:
-            print(f"Expected: {expected}", file=out)
+            print(f"Expected: {expected.expected}", file=out)
     colour = out.isatty() and not os.environ.get("NO_COLOR")
     print(render_response(body, colour=colour, show_links=not in_process), file=out)

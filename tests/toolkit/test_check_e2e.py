@@ -12,14 +12,16 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app
+from cds_service.cli import main
 from cds_service.config import AuthSettings, FhirSettings, Settings
-from cds_service.synthetic import catalog, scenario_names
+from cds_service.synthetic import ExpectedOutcome, catalog, load_scenario, scenario_names
 from tests.support.fhir_server import free_port
 from tests.toolkit.helpers import recommended_daily_mg, run_cli, run_json, seed_all, worst_indicator
 
@@ -111,6 +113,12 @@ def test_every_synthetic_patient_has_an_expectation() -> None:
     assert {e.scenario: e.hook for e in EXPECTED} == {name: info.hook for name, info in catalog().items()}
 
 
+def test_the_catalogues_typed_outcomes_are_the_hand_computed_ones() -> None:
+    """`check --all-synthetic` compares against the catalogue: it must say what the arithmetic above says."""
+    assert {name: info.outcome for name, info in catalog().items()} == {
+        e.scenario: ExpectedOutcome(e.indicator, e.daily_mg, e.mentions) for e in EXPECTED}
+
+
 @pytest.mark.parametrize("expect", EXPECTED + ORDER_SELECT, ids=lambda e: f"{e.scenario}-{e.hook}")
 def test_check_shows_the_protocols_outcome(seeded: Any, capsys: pytest.CaptureFixture[str], expect: Expect) -> None:
     """Seeded patient -> check (in-process, the service fetching from FHIR) -> the expected card."""
@@ -153,7 +161,31 @@ def test_all_synthetic_prints_each_patient_with_its_expected_outcome(seeded: Any
     for name, info in catalog().items():
         assert f"=== Patient/{info.patient_id} ({info.hook})" in out, name
     assert seeded.token not in out + err
-    assert status in (0, 1) and (status == 0) == ("check failed" not in err)
+    assert status == 0, err
+    assert out.count("Outcome: as expected") == len(catalog()) and "DIFFERS" not in out
+
+
+def test_all_synthetic_exits_1_when_a_patient_departs_from_the_catalogue(
+        seeded: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Theo's last trough read 11.5 ng/mL instead of 6.2: within 8-15, so no increase; the catalogue
+    expects 1.86 mg/day, and the command must say so and fail."""
+    bundle = load_scenario("ihhe-trough-low", date.today())
+    troughs = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+               and any(c.get("code") == "29247-4" for c in e["resource"]["code"]["coding"])]
+    latest = max(troughs, key=lambda e: e["resource"]["effectiveDateTime"])
+    latest["resource"]["valueQuantity"]["value"] = 11.5
+    seeded.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [latest]})
+    try:
+        status, out, err = run_cli(capsys, ["check", "--fhir-server", seeded.base_url, "--token", seeded.token,
+                                            "--all-synthetic", "--quiet"])
+    finally:
+        assert main(["seed", "--fhir-server", seeded.base_url, "--token", seeded.token,
+                     "--scenario", "ihhe-trough-low"]) == 0  # the shared server as the catalogue has it
+    assert status == 1
+    theo = out.split("=== Patient/ihhe-trough-low")[1].split("\n=== ")[0]
+    assert "Outcome: DIFFERS from the catalogue" in theo and "expected 1.86 mg/day" in theo
+    assert out.count("Outcome: DIFFERS") == 1 and out.count("Outcome: as expected") == len(catalog()) - 1
+    assert f"1 of {len(catalog())} patients' cards differ from the catalogue" in err
 
 
 def test_unknown_patient_exits_1_with_the_412_reason(seeded: Any, capsys: pytest.CaptureFixture[str]) -> None:
