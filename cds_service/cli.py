@@ -51,6 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
     # --dev brings a trial database to the newest schema; otherwise `db upgrade` is an operator's step.
     app = database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
     port_is_free(host, port)
+    from cds_service.warm import warm_up
+
+    warm_up()  # in the master, before the fork: every worker starts warm
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers)
     return 0
