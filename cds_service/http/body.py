@@ -37,7 +37,7 @@ def read_hook_body(request: Request, limits: LimitSettings) -> tuple[dict[str, A
     """A hook call's body as read_json_body reads it, but the shape of its `prefetch` is checked only
     when the returned function is called: a call that turns out not to concern the service (another
     drug drafted, a chart without sirolimus) is answered without walking the whole record. A body
-    that may hold a NUL or a lone surrogate anywhere is checked whole at once."""
+    that may hold a NUL or a lone surrogate anywhere is checked whole at once (decision 0132)."""
     document, characters = _read_object(request, limits)
     if characters or not isinstance(document.get("prefetch"), dict):
         check_shape(document, limits, characters=characters)
