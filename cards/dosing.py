@@ -140,6 +140,12 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
         strength = number(proposed.regimen.strength_mg)
         return fit(f"The product is the {strength} mg/mL solution: enter {dose_ml_first(proposed.regimen)}, "
                    f"not a tablet count{tail}")
+    if decision.draft_unknown_unit and not serious:
+        # A dose typed in another unit (nmol/L, a trough's): the amount is there, its unit is wrong.
+        unit = decision.draft_unknown_unit
+        return fit(f"Dose unit {unit} is not a dose unit: enter mg or mL. {why}: {dose}{tail}",
+                   f"Dose unit {unit} is wrong: enter mg or mL; {name} proposes {dose}{tail}",
+                   f"Dose unit {unit[:20]} is wrong; {name} proposes {dose}")
     check = decision.draft_check
     if check is not None and check.verdict is DraftVerdict.DEPARTS and check.departures \
             and not any(f.severity == "critical" for f in serious):
@@ -202,7 +208,8 @@ def _dose_suggestions(
         if made is not None:
             out.append(made)
     if trough:
-        as_drafted = "no dose entered yet" if decision.draft_missing else "dose as drafted"
+        as_drafted = ("dose unit to correct" if decision.draft_unknown_unit
+                      else "no dose entered yet" if decision.draft_missing else "dose as drafted")
         out.append(suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; {as_drafted}", trough))
     if not matches:
         out[0]["isRecommended"] = True

@@ -45,7 +45,8 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
     decided = replace(decision, kind=kind, draft_dose=order.regimen(), findings=decision.findings + extra,
                       missing_data=decision.missing_data + missing, draft_missing=order.missing,
                       draft_check=_check(order, a, extra),
-                      draft_tablet_count_for_solution=order.tablet_count_for_solution)
+                      draft_tablet_count_for_solution=order.tablet_count_for_solution,
+                      draft_unknown_unit=order.unknown_unit)
     age_days = record.age_days(today)
     age_years = None if age_days is None else age_days / 365.25
     return replace(decided, model=model_view(decided, a.protocol, age_years, today))

@@ -247,6 +247,7 @@ class Decision:
     draft_missing: tuple[str, ...] = ()  # what the sirolimus draft still lacks, in plain words
     draft_check: DraftCheck | None = None  # the draft compared with the protocol (a readable dose only)
     draft_tablet_count_for_solution: bool = False  # the solution drafted with a tablet count (no mg)
+    draft_unknown_unit: str | None = None  # the draft's dose is in a unit no dose is written in (nmol/L)
     proposed_dose: ProposedDose | None = None
     no_proposal_reasons: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()

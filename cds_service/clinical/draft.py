@@ -36,6 +36,7 @@ class DraftOrder:
     tablets_per_administration: float | None
     administrations_per_day: float | None
     missing: tuple[str, ...]  # plain words: "no dose quantity has been entered"
+    unknown_unit: str | None  # a dose amount entered in a unit that is not a dose's (nmol/L), as written
     reason_valuesets: tuple[str, ...]  # diagnosis ValueSets the reasonCode matched (khe, ihhe)
     text_mg: float | None  # a dose in mg written in the dosage text, if any
     text_ml: float | None
@@ -97,7 +98,7 @@ def read_draft(resource: Any) -> DraftOrder:
             mg_per_administration=None, ml_per_administration=None, tablets_per_administration=None,
             administrations_per_day=None,
             missing=("the order's dose or timing could not be read (malformed); re-enter the dose and frequency",),
-            reason_valuesets=(), text_mg=None, text_ml=None, authored_on=None)
+            unknown_unit=None, reason_valuesets=(), text_mg=None, text_ml=None, authored_on=None)
 
 
 def _read_draft(resource: Any) -> DraftOrder:
@@ -123,7 +124,8 @@ def _read_draft(resource: Any) -> DraftOrder:
         ml_per_administration=dose.ml_per_administration if dose else None,
         tablets_per_administration=dose.tablets_per_administration if dose else None,
         administrations_per_day=dose.administrations_per_day if dose else None,
-        missing=tuple(missing), reason_valuesets=_reason_valuesets(resource),
+        missing=tuple(missing), unknown_unit=dose.unknown_unit if dose else None,
+        reason_valuesets=_reason_valuesets(resource),
         text_mg=_number(_MG_TEXT, text), text_ml=_number(_ML_TEXT, text),
         authored_on=parse_date(resource.get("authoredOn")),
     )

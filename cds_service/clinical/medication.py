@@ -38,6 +38,7 @@ class DoseReading:
     tablets_per_administration: float | None
     administrations_per_day: float | None
     problems: tuple[str, ...]
+    unknown_unit: str | None = None  # a dose amount in a unit that is not a dose's (e.g. nmol/L), as written
 
     @property
     def daily_dose_mg(self) -> float | None:
@@ -120,7 +121,7 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
         problems.append("no frequency (timing.repeat frequency/period) has been entered")
     dose_and_rate = _first(dosage.get("doseAndRate"))
     quantity = (dose_and_rate or {}).get("doseQuantity") if isinstance(dose_and_rate, dict) else None
-    mg = ml = tablets = None
+    mg = ml = tablets = unknown_unit = None
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         problems.append("no dose quantity has been entered")
     else:
@@ -151,5 +152,6 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
             else:
                 problems.append("a tablet count was given but the product's tablet strength is unknown")
         else:
-            problems.append(f"the dose unit {unit!r} is not mg, mL or a tablet count")
-    return DoseReading(mg, ml, tablets, per_day, tuple(problems))
+            unknown_unit = str(unit) if unit else "(none)"
+            problems.append(f"the dose unit {unknown_unit!r} is not mg, mL or a tablet count")
+    return DoseReading(mg, ml, tablets, per_day, tuple(problems), unknown_unit)

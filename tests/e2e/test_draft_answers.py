@@ -130,3 +130,20 @@ def test_the_solution_with_a_tablet_count_says_what_to_enter_in_ml_never_no_dose
     dosage = resource_of(recommended(card), "MedicationRequest", "update")["dosageInstruction"][0]
     assert dosage["doseAndRate"][0]["doseQuantity"] == {"value": 0.47, "unit": "mg",
                                                         "system": "http://unitsofmeasure.org", "code": "mg"}
+
+
+def test_a_dose_in_nmol_per_litre_is_a_wrong_unit_never_no_dose(app: Any, seeded: Any) -> None:
+    """0.5 nmol/L twice daily (a trough's unit typed into the dose): the amount is there, the unit is wrong.
+    The summary says so and still offers the protocol's dose (0.47 mL (0.47 mg) twice daily, by hand above)."""
+    request = solution_draft(seeded, HIGH, 0.5, 2)
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] = {
+        "value": 0.5, "unit": "nmol/L", "system": "http://unitsofmeasure.org", "code": "nmol/L"}
+    card = only_card(call_hook(app.test_client(), request))
+    assert card["summary"].startswith("Dose unit nmol/L is not a dose unit: enter mg or mL.")
+    assert "0.47 mg (0.47 mL) twice daily" in card["summary"]
+    assert "no dose" not in f"{card['summary']} {card['detail']}".lower()
+    labels = [s["label"] for s in card["suggestions"]]
+    assert any(label.endswith("dose unit to correct") for label in labels), labels
+    dosage = resource_of(recommended(card), "MedicationRequest", "update")["dosageInstruction"][0]
+    assert dosage["doseAndRate"][0]["doseQuantity"]["code"] == "mg"
