@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
-from .bounded import minimize_bounded
 from .model import Child, Dose, FloatArray, concentrations, dose_arrays, steady_state_trough
 from .priors import Prior
 
@@ -93,7 +93,7 @@ def fit_map(
         return float(np.sum(((obs - pred) / sd) ** 2 / 2 + np.log(sd)) + eta**2 / (2 * omega**2))
 
     bound = 5 * omega
-    result = minimize_bounded(objective, -bound, bound, xatol=1e-5)
+    result = minimize_scalar(objective, bounds=(-bound, bound), method="bounded", options={"xatol": 1e-5})
     eta = float(result.x)
     if not result.success or abs(eta) > bound * 0.999:
         raise ModelUnusable("the model fit did not converge")
