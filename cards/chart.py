@@ -24,23 +24,22 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from fhir_profiles import load_json
+from cds_service.clinical.protocols import load_protocols
 
 DOSE_COLOUR = "#1f4e9a"
 TROUGH_COLOUR = "#b3461d"
 BAND_COLOUR = "#2e8b57"
-PROTOCOL_FILES = {"khe-guided-discontinuation", "khe-maintenance", "ihhe-sequential-sirolimus"}
 
 
 def target_band(protocol: Mapping[str, Any] | None) -> tuple[float, float] | None:
-    """The protocol's target trough (ng/mL) from its data file; None when the protocol sets none (the taper)."""
-    if not protocol or protocol.get("protocol_id") not in PROTOCOL_FILES:
+    """The protocol's target trough (ng/mL) from the protocol data the service decides with; None when the
+    protocol sets none (the taper), is not one of ours, or is another version than the decision's."""
+    loaded = load_protocols().by_id.get(str(protocol.get("protocol_id"))) if protocol else None
+    if loaded is None or protocol is None or loaded.ref.version != protocol.get("version"):
         return None
-    data = load_json(f"protocols/{protocol['protocol_id']}.json")
-    band = data.get("target_trough_ng_ml")
-    if not band or data.get("version") != protocol.get("version"):
+    if loaded.target_low_ng_ml is None or loaded.target_high_ng_ml is None:
         return None
-    return float(band["low"]), float(band["high"])
+    return loaded.target_low_ng_ml, loaded.target_high_ng_ml
 
 
 def dose_series(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()) -> dict[str, list]:

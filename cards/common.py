@@ -9,6 +9,7 @@ from typing import Any
 
 from cards.wording import SUMMARY_MAX
 from cds_service.clinical.decision import ProtocolRef, Severity
+from cds_service.clinical.protocols import load_protocols, share
 
 PROTOCOL_TOPIC_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/protocol"
 OVERRIDE_REASON_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/override-reason"
@@ -83,6 +84,14 @@ def source(protocol: ProtocolRef | None) -> dict[str, Any]:
     if protocol.registration:
         result["url"] = f"https://clinicaltrials.gov/study/{protocol.registration}"
     return result
+
+
+def smaller_step(protocol: ProtocolRef | None) -> str:
+    """"5 % step": the taper's step size after a relapse (rule 8), from the protocol data."""
+    loaded = load_protocols().by_id.get(protocol.protocol_id) if protocol else None
+    if loaded is None or loaded.taper is None:
+        return "smaller step"
+    return f"{share(loaded.taper.after_relapse_max_reduction_fraction)} step"
 
 
 def override_reasons() -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cards.wording import daily, dose_text, mg, number, percent, protocol_short, when
+from cards.wording import daily, dose_text, mg, number, percent, protocol_short, rule_name, when
 from cds_service.clinical.decision import (
     Decision,
     Eligibility,
@@ -27,7 +27,7 @@ PAGE = "the decision page"
 def proposal(proposed: ProposedDose, *, label: str = "Proposed") -> list[str]:
     change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
     lines = [f"**{label}:** {dose_text(proposed.regimen)} = {daily(proposed)}{change}."]
-    lines.append(f"**Rule:** {proposed.rule.replace('_', ' ')}: “{md_text(proposed.protocol_line)}”")
+    lines.append(f"**Rule:** {rule_name(proposed.rule)}: “{md_text(proposed.protocol_line)}”")
     if proposed.predicted_trough_ng_ml is not None:
         lines.append(f"**Predicted trough:** ≈ {number(proposed.predicted_trough_ng_ml, 1)} ng/mL at steady state.")
     if proposed.loading_dose_mg is not None:

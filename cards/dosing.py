@@ -14,7 +14,7 @@ from typing import Any
 
 from cards import detail, resources
 from cards import draft as draft_words
-from cards.common import CardKind, card, suggestion, worst
+from cards.common import CardKind, card, smaller_step, suggestion, worst
 from cards.model import lines as model_lines
 from cards.wording import (
     daily,
@@ -125,7 +125,8 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
 
 def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Finding], matches: bool) -> str:
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
-    why = f"{name} {rule_words(proposed.rule)}"
+    step = proposed.rule.startswith("taper_step_5_percent")
+    why = f"{name} {smaller_step(decision.protocol) if step else rule_words(proposed.rule)}"
     dose = dose_short(proposed.regimen)
     if proposed.percent_change is not None and abs(proposed.percent_change) >= 0.05:
         change = percent(proposed.percent_change)
@@ -250,7 +251,7 @@ def _alternative_suggestion(
     if alternative.kind == "keep_current":
         label, why = f"Keep the current dose: {dose}", "keep the current dose"
     elif alternative.kind == "five_percent_step":
-        label, why = f"Smaller step: {dose}{suffix}", f"a 5 % step{suffix}"
+        label, why = f"Smaller step: {dose}{suffix}", f"a {smaller_step(decision.protocol)}{suffix}"
     else:
         label, why = f"{SWITCH_LABEL}: {dose}{suffix}", f"switch to oral solution. {NOT_BIOEQUIVALENT}"
     return suggestion(label, [_update(decision, draft, regimen, why)] + trough)

@@ -15,11 +15,22 @@ from cards import detail, resources
 from cards.common import CardKind, card, suggestion
 from cards.dosing import finding_title
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
-from cds_service.clinical.decision import Decision, Eligibility, MonitoringItem, MonitoringKind, ProposedDose
-from fhir_profiles import load_json
-
-TAPER_ID = "khe-guided-discontinuation"
-MAINTENANCE_ID = "khe-maintenance"
+from cds_service.clinical.decision import (
+    Decision,
+    Eligibility,
+    MonitoringItem,
+    MonitoringKind,
+    ProposedDose,
+    ProtocolRef,
+)
+from cds_service.clinical.protocols import (
+    KHE_GUIDED,
+    KHE_MAINTENANCE,
+    Protocol,
+    load_protocols,
+    period,
+    share,
+)
 
 
 def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> list[dict[str, Any]]:
@@ -180,17 +191,19 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
             summary = fit(f"Eligible for guided sirolimus discontinuation if you confirm {len(to_confirm)} "
                           "item(s) the record does not show")
             confirming = "; prescriber confirmed: " + ", ".join(c.text for c in to_confirm)
-        taper, maintenance = _protocol(decision, TAPER_ID), _protocol(decision, MAINTENANCE_ID)
-        start = f"Start the guided discontinuation (10 % steps, at most monthly) from {when(today)}"
+        taper, maintenance = load_protocols()[KHE_GUIDED], load_protocols()[KHE_MAINTENANCE]
+        step = share(taper.taper.max_reduction_fraction) if taper.taper else "small"
+        start = f"Start the guided discontinuation ({step} steps, at most monthly) from {when(today)}"
         suggestions = [
             suggestion(
                 start if answer == "met" else f"{start}, confirming the {len(to_confirm)} item(s) listed",
-                [_careplan_action(decision, taper, today,
+                [_careplan_action(decision, taper.ref, today,
                                   "Start the guided discontinuation of sirolimus" + confirming)],
             ),
             suggestion(
                 f"Record the choice to continue maintenance (trough {_band(maintenance)})",
-                [_careplan_action(decision, maintenance, today, "Record the choice to continue sirolimus maintenance")],
+                [_careplan_action(decision, maintenance.ref, today,
+                                  "Record the choice to continue sirolimus maintenance")],
             ),
         ]
     else:
@@ -234,19 +247,22 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
     else:
         dose = dose_short(proposed.regimen)
         summary = fit(f"Possible KHE relapse during the taper: return to {dose}", "Possible KHE relapse: see detail")
+        rules = load_protocols()[KHE_GUIDED].taper
+        after = (f" After {period(rules.stabilisation_days)}' stabilisation, reductions of at most "
+                 f"{share(rules.after_relapse_max_reduction_fraction)} a month may be considered (rule 8)."
+                 if rules else "")
         note = (
             f"{when(today)}: possible relapse ({item.message}). Returned to the previously effective dose, "
-            f"{dose_text(proposed.regimen)} (taper rule 7). After 3 months' stabilisation, reductions of at most "
-            "5 % a month may be considered (rule 8)."
+            f"{dose_text(proposed.regimen)} (taper rule 7).{after}"
         )
         actions = [_new_order(decision, proposed, today, "Return to the previously effective dose (taper rule 7)")]
         arm = decision.arm
         if arm is not None and arm.careplan_id:
-            taper = _protocol(decision, TAPER_ID)
+            taper = load_protocols()[KHE_GUIDED].ref
             plan = resources.careplan(
                 patient_id=decision.patient_id,
-                canonical=taper["canonical"],
-                title=taper["title"],
+                canonical=_canonical(taper),
+                title=taper.title,
                 description=(
                     "Guided discontinuation of sirolimus; returned to the previously effective dose "
                     "after a possible relapse."
@@ -298,32 +314,27 @@ def _new_order(decision: Decision, proposed: ProposedDose, today: date, why: str
 
 def _taper_eligibility(decision: Decision) -> Eligibility | None:
     for result in decision.eligibility:
-        if result.protocol_id == TAPER_ID:
+        if result.protocol_id == KHE_GUIDED:
             return result
     return decision.eligibility[0] if decision.eligibility else None
 
 
-def _protocol(decision: Decision, protocol_id: str) -> dict[str, Any]:
-    """Canonical and title of a protocol: from the Decision when it is that protocol, else its data file."""
-    if decision.protocol is not None and decision.protocol.protocol_id == protocol_id:
-        p = decision.protocol
-        return {"canonical": f"{p.plan_definition_url}|{p.version}", "title": p.title, "data": None}
-    data = load_json(f"protocols/{protocol_id}.json")
-    return {"canonical": f"{data['plan_definition_url']}|{data['version']}", "title": data["title"], "data": data}
+def _canonical(protocol: ProtocolRef) -> str:
+    return f"{protocol.plan_definition_url}|{protocol.version}"
 
 
-def _band(protocol: dict[str, Any]) -> str:
-    data = protocol["data"] or load_json(f"protocols/{MAINTENANCE_ID}.json")
-    band = data["target_trough_ng_ml"]
-    return f"{band['low']:g}–{band['high']:g} ng/mL"
+def _band(protocol: Protocol) -> str:
+    if protocol.target_low_ng_ml is None or protocol.target_high_ng_ml is None:
+        return "no target range"
+    return f"{protocol.target_low_ng_ml:g}–{protocol.target_high_ng_ml:g} ng/mL"
 
 
-def _careplan_action(decision: Decision, protocol: dict[str, Any], today: date, description: str) -> dict[str, Any]:
+def _careplan_action(decision: Decision, protocol: ProtocolRef, today: date, description: str) -> dict[str, Any]:
     plan = resources.careplan(
         patient_id=decision.patient_id,
-        canonical=protocol["canonical"],
-        title=protocol["title"],
-        description=description + " (NCT04448873).",
+        canonical=_canonical(protocol),
+        title=protocol.title,
+        description=f"{description} ({protocol.registration}).",
         start=today,
     )
     return {"type": "create", "description": f"{description}: CarePlan from {when(today)}.", "resource": plan}

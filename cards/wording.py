@@ -22,18 +22,27 @@ PROTOCOL_SHORT_NAMES = {
     "ihhe-sequential-sirolimus": "IHHE sirolimus",
 }
 
-# Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...".
+# Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...". The taper's
+# smaller step ("5 % step") is worded from the protocol data (cards.common.smaller_step).
 RULE_WORDS = {
     "taper_step_10_percent": "step",
     "taper_step_10_percent_as_solution": "step",
-    "taper_step_5_percent": "5 % step",
-    "taper_step_5_percent_as_solution": "5 % step",
     "relapse_return_to_effective_dose": "return to effective dose",
     "ihhe_starting_dose": "start",
     "linear_adjustment_to_target": "level-guided change",
     "linear_adjustment_to_target_as_solution": "level-guided change",
     "within_target_keep_dose": "in target, no change",
     "keep_current_dose": "no change",
+}
+
+# The rule's name on a card's "Rule:" line. The taper rules' ids keep the shipped sizes in their names
+# (stored decisions use them); the card names them without a number, and quotes the protocol line, which
+# carries the size of the protocol data.
+RULE_NAMES = {
+    "taper_step_10_percent": "taper step",
+    "taper_step_10_percent_as_solution": "taper step as oral solution",
+    "taper_step_5_percent": "smaller taper step",
+    "taper_step_5_percent_as_solution": "smaller taper step as oral solution",
 }
 
 _TABLET_COUNT_WORDS = {0.5: "half", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -123,6 +132,10 @@ def protocol_short(protocol_id: str | None, title: str | None = None) -> str:
     if protocol_id in PROTOCOL_SHORT_NAMES:
         return PROTOCOL_SHORT_NAMES[protocol_id]
     return title or "Sirolimus"
+
+
+def rule_name(rule: str) -> str:
+    return RULE_NAMES.get(rule, rule.replace("_", " "))
 
 
 def rule_words(rule: str) -> str:

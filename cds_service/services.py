@@ -13,6 +13,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, load_protocols
 from cds_service.relevance import gate_templates
 from fhir_profiles import load_json
 
@@ -55,25 +56,30 @@ class CdsService:
         }
 
 
-_DOSING_DESCRIPTION = (
-    "Checks the drafted sirolimus order against the IHHE sequential protocol (0.1 mg/kg/day, trough "
-    "8-15 ng/mL) or the KHE maintenance (5-7 ng/mL) and guided-discontinuation protocols: says whether "
-    "the draft follows the protocol, its predicted trough, and proposes the next dose from the latest "
-    "usable trough."
-)
+def _dosing_description() -> str:
+    """What the order hooks check, with the starting dose and target ranges of the protocol data."""
+    ihhe, khe = load_protocols()[IHHE_SEQUENTIAL], load_protocols()[KHE_MAINTENANCE]
+    return (
+        f"Checks the drafted sirolimus order against the IHHE sequential protocol "
+        f"({ihhe.starting_dose_mg_per_kg_day:g} mg/kg/day, trough {ihhe.target_low_ng_ml:g}-"
+        f"{ihhe.target_high_ng_ml:g} ng/mL) or the KHE maintenance ({khe.target_low_ng_ml:g}-"
+        f"{khe.target_high_ng_ml:g} ng/mL) and guided-discontinuation protocols: says whether the draft "
+        "follows the protocol, its predicted trough, and proposes the next dose from the latest usable trough."
+    )
 
 
 @cache
 def services() -> dict[str, CdsService]:
     """The listed services, by id: one per hook."""
     prefetch = MappingProxyType(dict(load_json("prefetch.json")))
+    dosing_description = _dosing_description()
     listed = (
         CdsService(id=ORDER_SELECT, hook="order-select", kind=ServiceKind.DOSING, prefetch=prefetch,
                    title="Sirolimus dosing for vascular tumours (IHHE, KHE): order being chosen",
-                   description=_DOSING_DESCRIPTION),
+                   description=dosing_description),
         CdsService(id=ORDER_SIGN, hook="order-sign", kind=ServiceKind.DOSING, prefetch=prefetch,
                    title="Sirolimus dosing for vascular tumours (IHHE, KHE): order being signed",
-                   description=_DOSING_DESCRIPTION),
+                   description=dosing_description),
         CdsService(id=MONITORING, hook="patient-view", kind=ServiceKind.MONITORING, prefetch=prefetch,
                    advertised=gate_templates(),  # every chart opened: 2 small searches, the rest if concerned
                    title="Sirolimus monitoring for vascular tumours (IHHE, KHE)",

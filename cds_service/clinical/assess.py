@@ -23,7 +23,7 @@ from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
 from .findings import interacting_drugs, same_day_levels, trough_findings
 from .follow_up import NextTrough, TroughClock, next_trough_due, proposes_change
-from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, Protocols
+from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocol, Protocols, share
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
@@ -340,7 +340,8 @@ def _smaller_step(current: DoseEvent, step: TaperStep, protocol: Protocol, troug
     if status != "ok" or smaller is None or abs(smaller.daily_dose_mg - step.daily_dose_mg) < 1e-9:
         return None
     rule = "taper_step_5_percent"
-    line = "Each reduction is at most 10 % of the previous dose (a smaller step stays within the cap)."
+    line = (f"Each reduction is at most {share(protocol.taper.max_reduction_fraction)} of the previous dose "
+            "(a smaller step stays within the cap).")
     candidate = _step_proposal(TaperStep(step.due_on, smaller, fraction, rule, line), current, trough, weight_kg)
     safe, _ = checked(candidate, weight_kg, protocol)
     return safe

@@ -106,7 +106,8 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
         if guided is not None and guided.answer != "not_met":
             note = "eligible" if guided.answer == "met" else f"possibly eligible ({len(guided.unknown)} unknown)"
             items.append(MonitoringItem(MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION, today,
-                                        f"{note} for guided discontinuation of sirolimus (NCT04448873)"))
+                                        f"{note} for guided discontinuation of sirolimus "
+                                        f"({protocols[KHE_GUIDED].ref.registration})"))
     if not items:
         items.append(MonitoringItem(MonitoringKind.NOTHING_DUE, None, "nothing due"))
     return replace(d, monitoring=tuple(items))

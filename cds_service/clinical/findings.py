@@ -8,7 +8,7 @@ from .decision import Evidence, Finding, Phase, TroughUsed
 from .dosing import sanity_problems, tenfold_apart
 from .draft import DraftOrder
 from .facts import Trough
-from .protocols import Protocol
+from .protocols import Protocol, period, share
 from .record import PatientRecord
 from .relapse import RelapseSignal
 from .timeline import DoseEvent, max_dose_in_window
@@ -113,8 +113,10 @@ def draft_findings(draft: DraftOrder, protocol: Protocol, phase: Phase | None, t
                                  f"{reference:g} mg/day within {rules.window_days} days (protocol rule 1/8)", ev))
         if daily < current.daily_mg and phase in {Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING}:
             found.append(Finding("reduction-during-stabilisation", "warning",
-                                 "the draft reduces the dose during the 3-month stabilisation after a relapse "
-                                 "(rule 8: reductions of at most 5 % a month only after it)", ev))
+                                 "the draft reduces the dose during the "
+                                 f"{period(rules.stabilisation_days, adjective=True)} stabilisation after a "
+                                 f"relapse (rule 8: reductions of at most "
+                                 f"{share(rules.after_relapse_max_reduction_fraction)} a month only after it)", ev))
         if daily > current.daily_mg and not signals:
             found.append(Finding("increase-during-taper", "warning",
                                  "the draft increases the dose during the taper without a recorded relapse "

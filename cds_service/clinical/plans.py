@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .facts import CarePlanFact, ConditionFact, ConsentFact, ResearchSubjectFact, ToxicityFact, Unusable
+from .protocols import KHE_GUIDED, load_protocols
 from .validate import codes, is_valid, parse_date, ref, status_code
 from .valuesets import broad_code_without_text, match_concept
 
@@ -81,24 +82,29 @@ def read_research_subjects(subjects: list[dict[str, Any]], unusable: list[Unusab
     return tuple(result)
 
 
-GUIDED_PLAN_URL = "https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation"
-
-
-def _names_trial(consent: dict[str, Any], studies: tuple[str, ...]) -> bool:
+def _names_trial(consent: dict[str, Any], names: tuple[str, ...]) -> bool:
     """The Consent names the trial (its registration id) or the guided-discontinuation PlanDefinition;
     a free-text word such as "discontinuation" is not enough (it may be about anything)."""
     text = str(consent)
-    return any(study in text for study in studies) or GUIDED_PLAN_URL in text
+    return any(name in text for name in names)
 
 
-def read_consents(consents: list[dict[str, Any]], unusable: list[Unusable],
-                  studies: tuple[str, ...] = ("NCT04448873",)) -> tuple[ConsentFact, ...]:
+def _guided_trial_names() -> tuple[str, ...]:
+    """The consent studies of the guided-discontinuation protocol (else its registration) and its
+    PlanDefinition URL, from the protocol data."""
+    guided = load_protocols()[KHE_GUIDED]
+    studies = tuple(guided.eligibility.get("consent_studies") or (guided.ref.registration,))
+    return (*studies, guided.ref.plan_definition_url)
+
+
+def read_consents(consents: list[dict[str, Any]], unusable: list[Unusable]) -> tuple[ConsentFact, ...]:
+    names = _guided_trial_names()
     result = []
     for consent in consents:
         if not is_valid(consent, unusable):
             continue
         result.append(ConsentFact(ref(consent), str(consent.get("status")), parse_date(consent.get("dateTime")),
-                                  _names_trial(consent, studies)))
+                                  _names_trial(consent, names)))
     return tuple(result)
 
 

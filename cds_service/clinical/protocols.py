@@ -22,6 +22,25 @@ KHE_GUIDED = "khe-guided-discontinuation"
 PROTOCOL_IDS = (IHHE_SEQUENTIAL, KHE_MAINTENANCE, KHE_GUIDED)
 
 
+def share(fraction: float) -> str:
+    """A protocol fraction as its text writes it: 0.1 -> "10 %", 0.075 -> "7.5 %"."""
+    return f"{round(fraction * 100, 2):g} %"
+
+
+def period(days: int, *, adjective: bool = False) -> str:
+    """A protocol period in its own words: 91 -> "3 months" ("3-month"), 14 -> "2 weeks", else days."""
+    months = days / 30.4375
+    if months >= 1 and abs(months - round(months)) < 0.1:
+        count, unit = round(months), "month"
+    elif days % 7 == 0:
+        count, unit = days // 7, "week"
+    else:
+        count, unit = days, "day"
+    if adjective:
+        return f"{count}-{unit}"
+    return f"{count} {unit}" + ("" if count == 1 else "s")
+
+
 @dataclass(frozen=True)
 class TroughRules:
     steady_state_days: int  # "hold a dose for 7-14 days"; KHE: "2 weeks" between reductions
@@ -86,6 +105,17 @@ class TaperRules:
     relapse: RelapseRules
     stop_below_mg_per_kg_day: float  # (choice) stop rule
     stop_when_step_not_measurable: bool  # (choice) stop rule
+
+    # The protocol's lines, worded from these parameters: a site's numbers are the numbers every card says.
+    @property
+    def rule_1(self) -> str:
+        return (f"Each reduction is at most {share(self.max_reduction_fraction)} of the previous dose, and "
+                "reductions come at most monthly.")
+
+    @property
+    def rule_8(self) -> str:
+        return (f"After a {period(self.stabilisation_days, adjective=True)} stabilisation at that dose, reductions "
+                f"of at most {share(self.after_relapse_max_reduction_fraction)} a month may be considered.")
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,7 @@ from .protocols import Measuring, TaperRules
 from .relapse import RelapseSignal
 from .timeline import DoseEvent, dose_changes, event_on, max_dose_in_window
 
-RULE_1 = "Each reduction is at most 10 % of the previous dose, and reductions come at most monthly."
-RULE_2 = "At least 5 half-lives, stated as 2 weeks, between two reductions."
-RULE_5 = "The taper lasts at least 6 months."
 RULE_7 = "If the disease relapses or worsens, go back to the previously effective dose."
-RULE_8 = "After a 3-month stabilisation at that dose, reductions of at most 5 % a month may be considered."
 _EPS = 1e-9
 
 
@@ -161,7 +157,7 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
 
     if last_change_on is not None:
         not_before = max(not_before, last_change_on + timedelta(days=rules.min_days_between_changes))
-    line = RULE_8 if phase is not Phase.TAPERING else RULE_1
+    line = rules.rule_8 if phase is not Phase.TAPERING else rules.rule_1
     rule = "taper_step_5_percent" if phase is not Phase.TAPERING else "taper_step_10_percent"
     proposed, status = _reduction(current, fraction, measuring)
     reasons: list[str] = []

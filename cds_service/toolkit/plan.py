@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cds_service.clinical.decision import Decision, Phase, ScheduleStep
+from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, load_protocols, period, share
 from cds_service.toolkit.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -35,16 +36,31 @@ from cds_service.toolkit.common import (
 
 CHART_SUFFIXES = (".png", ".svg")
 TAPER_PHASES = {Phase.TAPERING, Phase.FIVE_PERCENT, Phase.READY_TO_STOP}
-_PHASE_WORDS = {
-    Phase.SEQUENTIAL: "on IHHE sequential sirolimus (trough target 8-15 ng/mL)",
-    Phase.MAINTENANCE: "on KHE maintenance (trough target 5-7 ng/mL)",
-    Phase.TAPERING: "in the KHE guided discontinuation (10 % steps)",
-    Phase.RETURNED_AFTER_RELAPSE: "back on the previously effective dose after a possible relapse",
-    Phase.STABILISING: "in the 3-month stabilisation after a relapse",
-    Phase.FIVE_PERCENT: "in the KHE guided discontinuation, 5 % steps after a relapse",
-    Phase.READY_TO_STOP: "at the end of the KHE guided discontinuation (the stop rule is met)",
-    Phase.STOPPED: "off sirolimus after the taper",
-}
+
+
+def phase_words(phase: Phase) -> str:
+    """Where the child is in the protocol, with the target range or step size of the protocol data."""
+    protocols = load_protocols()
+
+    def target(protocol_id: str) -> str:
+        p = protocols[protocol_id]
+        return f"trough target {p.target_low_ng_ml:g}-{p.target_high_ng_ml:g} ng/mL"
+
+    taper = protocols[KHE_GUIDED].taper
+    step = share(taper.max_reduction_fraction) if taper else "small"
+    after = share(taper.after_relapse_max_reduction_fraction) if taper else "smaller"
+    stabilisation = period(taper.stabilisation_days, adjective=True) if taper else "post-relapse"
+    words = {
+        Phase.SEQUENTIAL: f"on IHHE sequential sirolimus ({target(IHHE_SEQUENTIAL)})",
+        Phase.MAINTENANCE: f"on KHE maintenance ({target(KHE_MAINTENANCE)})",
+        Phase.TAPERING: f"in the KHE guided discontinuation ({step} steps)",
+        Phase.RETURNED_AFTER_RELAPSE: "back on the previously effective dose after a possible relapse",
+        Phase.STABILISING: f"in the {stabilisation} stabilisation after a relapse",
+        Phase.FIVE_PERCENT: f"in the KHE guided discontinuation, {after} steps after a relapse",
+        Phase.READY_TO_STOP: "at the end of the KHE guided discontinuation (the stop rule is met)",
+        Phase.STOPPED: "off sirolimus after the taper",
+    }
+    return words.get(phase, phase.value)
 
 
 def decide(reader: FhirReader, patient_id: str) -> Decision:
@@ -109,7 +125,7 @@ def describe(decision: Decision) -> list[str]:
     if decision.protocol is not None:
         lines.append(f"Protocol: {decision.protocol.title} v{decision.protocol.version}")
     if decision.phase is not None:
-        lines.append(f"Phase: {decision.phase.value} ({_PHASE_WORDS.get(decision.phase, decision.phase.value)})")
+        lines.append(f"Phase: {decision.phase.value} ({phase_words(decision.phase)})")
     if decision.arm is not None and decision.arm.taper_started_on is not None:
         lines.append(f"Taper started: {decision.arm.taper_started_on.isoformat()}")
     if decision.current_dose is not None:

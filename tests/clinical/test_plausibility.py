@@ -7,6 +7,7 @@ test_scenarios (20 kg, oral solution 0.5 mL twice daily = 1.0 mg/day, target 5-7
 """
 from __future__ import annotations
 
+import copy
 from datetime import date, timedelta
 from typing import Any
 
@@ -103,7 +104,7 @@ def test_the_plausible_minimum_is_inclusive(value: float, usable: bool) -> None:
 
 
 def test_a_protocol_file_without_the_plausible_minimum_is_rejected() -> None:
-    data = load_json("protocols/khe-maintenance.json")
+    data = copy.deepcopy(load_json("protocols/khe-maintenance.json"))  # the loader's cached dict stays intact
     del data["trough"]["plausible_min_ng_ml"]
     with pytest.raises(ProtocolDataError):
         parse_protocol(data)
@@ -113,7 +114,7 @@ def test_a_protocol_file_without_the_plausible_minimum_is_rejected() -> None:
 
 def test_the_titrating_protocols_cap_one_change_at_2_fold() -> None:
     assert MAINTENANCE.titration_max_fold_change == 2.0 and IHHE.titration_max_fold_change == 2.0
-    data = load_json("protocols/khe-maintenance.json")
+    data = copy.deepcopy(load_json("protocols/khe-maintenance.json"))  # the loader's cached dict stays intact
     del data["titration"]["max_fold_change"]
     with pytest.raises(ProtocolDataError):
         parse_protocol(data)
