@@ -50,7 +50,7 @@ def create_app(
         from cds_service.replay import replay_store_for
 
         verifier = JwtVerifier(settings.auth, replay_store_for(settings))
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, settings.database)
     if upgrade_database:
         schema.upgrade(store.engine)
     else:

@@ -91,7 +91,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from cds_service.store import Store
 
     settings = load_settings(args.config)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, settings.database)
     try:
         done = database_or_one_line(settings, lambda: schema.upgrade(store.engine))
     finally:

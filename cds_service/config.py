@@ -66,6 +66,15 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """Bounds on every wait for the database (seconds): beyond them a request is answered 503."""
+
+    connect_timeout_seconds: float = 3.0  # opening a connection (PostgreSQL counts at least 2)
+    pool_timeout_seconds: float = 2.0  # waiting for a free connection of the worker's pool
+    statement_timeout_seconds: float = 5.0  # any one statement, commit included
+
+
+@dataclass(frozen=True)
 class Settings:
     # None: the URL is taken from each request's Host (fine for a trial; set it in production,
     # where a proxy sits in front, so that the JWT `aud` check cannot be steered by a Host header).
@@ -77,6 +86,7 @@ class Settings:
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -132,7 +142,8 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     defaults = Settings()
     _expect(
         data,
-        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "fhir", "auth", "limits"},
+        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "fhir", "auth", "limits",
+         "database"},
         "the top level",
     )
     fhir_raw = _typed(data, "fhir", dict, {})
@@ -167,6 +178,7 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     known_limits = set(LimitSettings.__dataclass_fields__)
     _expect(limits_raw, known_limits, "[limits]")
     limits = LimitSettings(**{k: _typed(limits_raw, k, int, getattr(defaults.limits, k)) for k in known_limits})
+    database = _database(_typed(data, "database", dict, {}))
     database_url = _typed(data, "database_url", str, defaults.database_url)
     if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
         raise ConfigError("database_url must be sqlite:///... or postgresql://...")
@@ -189,7 +201,18 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
         fhir=fhir,
         auth=auth,
         limits=limits,
+        database=database,
     )
+
+
+def _database(raw: dict[str, Any]) -> DatabaseSettings:
+    known = set(DatabaseSettings.__dataclass_fields__)
+    _expect(raw, known, "[database]")
+    values = {k: float(_typed(raw, k, (int, float), getattr(DatabaseSettings(), k))) for k in known}
+    for key, value in values.items():
+        if not 0 < value <= 60:
+            raise ConfigError(f"database.{key} must be between 0 and 60 seconds")
+    return DatabaseSettings(**values)
 
 
 SANDBOX = Issuer(iss=SANDBOX_ISSUER, jku=SANDBOX_JKU)

@@ -7,8 +7,10 @@
     ├── NotFound           404   unknown service id or decision page
     ├── PayloadTooLarge    413   body over the configured cap
     ├── UnsupportedMedia   415   body not JSON
-    └── PreconditionFailed 412   data the decision needs could not be had (FHIR server faults,
-                                 a fhirServer outside the allowlist, no fhirServer at all)
+    ├── PreconditionFailed 412   data the decision needs could not be had (FHIR server faults,
+    │                            a fhirServer outside the allowlist, no fhirServer at all)
+    └── ServiceUnavailable 503   the database or the JWT replay store did not answer in time;
+                                 answered with Retry-After (nothing was decided or stored)
 """
 from __future__ import annotations
 
@@ -55,3 +57,9 @@ class UnsupportedMedia(ServiceError):
 class PreconditionFailed(ServiceError):
     status = 412
     issue_code = "incomplete"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    issue_code = "transient"
+    retry_after_seconds = 5

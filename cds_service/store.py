@@ -22,12 +22,14 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    create_engine,
     event,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+
+from cds_service.config import DatabaseSettings
+from cds_service.database import bounded_engine, engine_url, unavailable_when_unanswered
 
 metadata = MetaData()
 
@@ -89,10 +91,7 @@ class DecisionRecord:
     timings_ms: dict[str, float]
 
 
-def _engine_url(database_url: str) -> str:
-    if database_url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    return database_url
+_engine_url = engine_url  # tests and tools import it from here
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -111,13 +110,12 @@ def _sqlite_wal(connection: Any, _record: Any) -> None:
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
-        url = _engine_url(database_url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
-        self.engine: Engine = create_engine(url, **kwargs)  # tables: cds_service.schema (Alembic)
-        if url.startswith("sqlite"):
+    """Every method either completes or raises ServiceUnavailable (503) within the `[database]` bounds."""
+
+    def __init__(self, database_url: str, bounds: DatabaseSettings | None = None) -> None:
+        # Tables: cds_service.schema (Alembic).
+        self.engine: Engine = bounded_engine(database_url, bounds or DatabaseSettings())
+        if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_wal)
 
     def after_fork(self) -> None:
@@ -138,7 +136,7 @@ class Store:
 
     def record_decision(self, record: DecisionRecord) -> None:
         card_ids = [card["uuid"] for card in record.cards if "uuid" in card]
-        with self.engine.begin() as conn:
+        with unavailable_when_unanswered("the decision's audit record"), self.engine.begin() as conn:
             conn.execute(decisions.insert().values(**record.__dict__))
             if card_ids:
                 conn.execute(
@@ -147,7 +145,7 @@ class Store:
                 )
 
     def decision(self, decision_id: str) -> DecisionRecord | None:
-        with self.engine.connect() as conn:
+        with unavailable_when_unanswered("reading a decision"), self.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.id == decision_id)).mappings().first()
         if row is None:
             return None
@@ -159,7 +157,7 @@ class Store:
     def record_feedback(self, service_id: str, items: Iterable[Mapping[str, Any]], now: dt.datetime) -> int:
         """Store feedback items; returns how many were new (a repeat is silently one record)."""
         stored = 0
-        with self.engine.begin() as conn:
+        with unavailable_when_unanswered("storing feedback"), self.engine.begin() as conn:
             for item in items:
                 decision_id = conn.execute(
                     select(decision_cards.c.decision_id).where(decision_cards.c.card_uuid == item["card"])
@@ -182,7 +180,7 @@ class Store:
         return stored
 
     def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with unavailable_when_unanswered("reading feedback"), self.engine.connect() as conn:
             rows = conn.execute(select(feedback).where(feedback.c.card_uuid == card_uuid).order_by(feedback.c.id))
             return [dict(row) for row in rows.mappings()]
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from cds_service.config import AuthSettings, Issuer, Settings
-from cds_service.errors import Unauthorized
+from cds_service.errors import ServiceUnavailable, Unauthorized
 from cds_service.http.auth import JwtVerifier
 from cds_service.replay import (
     DEFAULT_NAMESPACE,
@@ -192,13 +192,14 @@ def test_a_token_accepted_by_one_replica_is_refused_by_another(redis_namespace: 
             replica_a.verify(token, AUD)
 
 
-def test_verifier_answers_401_when_redis_is_unreachable() -> None:
+def test_verifier_answers_503_when_redis_is_unreachable() -> None:
+    """Fail closed, as a 503 the caller may retry: the token itself may be fine (decision 0127)."""
     key = make_es384_key()
     with serve_jwks(jwks_for(key, "k1")) as server:
         store = RedisReplayStore(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5)
         verifier = _verifier(store, server.url)
         token = bearer(mint(key, "k1", "ES384", claims_for(ISS, AUD)))
-        with pytest.raises(Unauthorized) as info:
+        with pytest.raises(ServiceUnavailable) as info:
             verifier.verify(token, AUD)
         assert "replay store unavailable" in info.value.message
         # the same token passes with a working store: Redis was the only reason

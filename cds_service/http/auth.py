@@ -35,7 +35,7 @@ possible):
    Then `aud` must equal `audience` (the exact URL called; a JSON array is accepted if it contains it).
 6. Last, `jti` (a non-empty string) must not have been seen for this issuer within the token's
    lifetime (`exp` + leeway): the replay store records it atomically. A store that cannot answer
-   (Redis down) means 401: fail closed.
+   (Redis or the database down) means 503 with Retry-After: fail closed (decision 0127).
 
 Known limitation: the address check resolves the jku host and requests then resolves it again,
 so DNS rebinding between the two is not prevented. Only operator-configured jku URLs are ever
@@ -64,7 +64,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from cds_service.config import AuthSettings, Issuer
-from cds_service.errors import ConfigError, Unauthorized
+from cds_service.errors import ConfigError, ServiceUnavailable, Unauthorized
 from cds_service.replay import ReplayStore, ReplayStoreUnavailable
 
 __all__ = ["ALLOWED_ALGORITHMS", "JwtVerifier", "MAX_JWKS_BYTES", "public_addresses_only"]
@@ -305,13 +305,15 @@ class JwtVerifier:
     # -- public -------------------------------------------------------------------------------
 
     def verify(self, authorization_header: str | None, audience: str) -> dict:
-        """The verified claims of the bearer token; `Unauthorized` on any failure."""
+        """The verified claims of the bearer token; `Unauthorized` on any failure, `ServiceUnavailable`
+        when the replay store cannot tell whether the token was seen."""
         try:
             return self._verify(authorization_header, audience)
         except _Reject as exc:
             raise Unauthorized(f"JWT rejected: {exc}") from None
         except ReplayStoreUnavailable as exc:
-            raise Unauthorized(f"JWT rejected: replay store unavailable ({exc})") from None
+            # Fail closed, but say it is ours: the token may be fine, the caller may retry (decision 0127).
+            raise ServiceUnavailable(f"JWT not checked: replay store unavailable ({exc})") from None
         except Exception as exc:  # noqa: BLE001 -- any surprise is a 401, never a 500 nor a pass
             raise Unauthorized(f"JWT rejected: unexpected {type(exc).__name__}") from None
 

@@ -8,7 +8,14 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from cds_service.app import AppState
-from cds_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unauthorized
+from cds_service.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from cds_service.http.body import read_hook_body, read_json_body
 from cds_service.http.outcome import operation_outcome
 from cds_service.pipeline import handle_hook
@@ -121,8 +128,9 @@ def _public_json(document: Any, mimetype: str) -> Response:
 
 @blueprint.get("/healthz")
 def health() -> tuple[Response, int]:
-    healthy = state().store.healthy()
-    return jsonify({"status": "ok" if healthy else "database unavailable"}), 200 if healthy else 503
+    if not state().store.healthy():
+        raise ServiceUnavailable("the database does not answer")
+    return jsonify({"status": "ok"}), 200
 
 
 @blueprint.app_errorhandler(ServiceError)
@@ -130,6 +138,11 @@ def service_error(error: ServiceError) -> tuple[Response, int] | Response:
     if isinstance(error, Unauthorized):
         log.warning("refused: %s", error.message)  # the reason only, never the token
         return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="sirolimus-cds"'})
+    if isinstance(error, ServiceUnavailable):
+        log.warning("answered 503: %s", error.message)
+        response = jsonify(operation_outcome(error))
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+        return response, 503
     log.info("answered %s: %s", error.status, error.message)
     return jsonify(operation_outcome(error)), error.status
 

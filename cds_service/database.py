@@ -1,0 +1,95 @@
+"""SQLAlchemy engines whose every wait is bounded, and the 503 a database that does not answer becomes.
+
+A frozen PostgreSQL (stopped, partitioned, a proxy that stops forwarding) still accepts TCP: the
+kernel acknowledges what is sent and nothing comes back, so neither TCP timeouts nor the server's
+own `statement_timeout` end the wait. Three bounds, from `[database]` (decision 0126):
+
+- connect: psycopg's `connect_timeout` (client side; PostgreSQL counts at least 2 s);
+- pool checkout: SQLAlchemy's `pool_timeout` (all of a worker's connections busy);
+- statements: the server's `statement_timeout` (a lock wait, a slow plan), and the same bound on the
+  client for every wait of a connection (`BoundedConnection.wait`), after which the connection is
+  closed and SQLAlchemy discards it. `pool_pre_ping` then replaces dead connections, so the service
+  recovers by itself when the database answers again.
+
+On SQLite the statement bound is the busy timeout (a write lock held by another process).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from cds_service.config import DatabaseSettings
+from cds_service.errors import ServiceUnavailable
+
+# What a slow or lost database raises; `IntegrityError` and `ProgrammingError` are our bugs, not outages.
+_OUTAGES = (OperationalError, InterfaceError, InternalError)
+
+
+def engine_url(database_url: str) -> str:
+    if database_url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return database_url
+
+
+def bounded_engine(database_url: str, bounds: DatabaseSettings) -> Engine:
+    url = engine_url(database_url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": bounds.pool_timeout_seconds}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": bounds.statement_timeout_seconds}
+        return create_engine(url, **kwargs)
+    statement_ms = round(bounds.statement_timeout_seconds * 1000)
+    kwargs["connect_args"] = {
+        "connect_timeout": max(2, round(bounds.connect_timeout_seconds)),
+        "options": f"-c statement_timeout={statement_ms}",
+    }
+    engine = create_engine(url, **kwargs)
+    connection_class = _bounded_connection_class(bounds.statement_timeout_seconds + 0.5)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        return connection_class.connect(*cargs, **cparams)
+
+    return engine
+
+
+def _bounded_connection_class(seconds: float) -> Any:
+    """A psycopg Connection that waits at most `seconds` for any answer, then closes itself.
+
+    The server-side `statement_timeout` fires first while the server is alive (the connection then
+    stays usable); this bound, half a second later, is for a server that answers nothing at all.
+    Relies on psycopg >= 3.3: `Connection.wait(gen, interval, timeout)` and its `_WaitTimeout`.
+    """
+    import psycopg
+
+    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, seconds if timeout is None else timeout)
+            except psycopg.errors._WaitTimeout:
+                self.close()  # mid-statement: never reusable; SQLAlchemy sees it closed and discards it
+                raise psycopg.OperationalError(f"the database did not answer within {seconds:g} s") from None
+
+    return BoundedConnection
+
+
+@contextmanager
+def unavailable_when_unanswered(what: str) -> Iterator[None]:
+    """Turn a database that did not answer (or refused the connection) into a 503 naming `what`.
+
+    The message holds exception type names only: SQLAlchemy's own text carries the SQL parameters.
+    """
+    try:
+        yield
+    except PoolTimeout:
+        raise ServiceUnavailable(f"the database is busy: no free connection for {what}") from None
+    except DBAPIError as exc:
+        cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+        if not isinstance(exc, _OUTAGES) and not exc.connection_invalidated:
+            raise
+        raise ServiceUnavailable(f"the database did not answer ({what}: {cause})") from None
