@@ -44,17 +44,17 @@ def create_app(
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
-    verifier = None
-    if settings.auth.require_jwt:
-        from cds_service.http.auth import JwtVerifier
-        from cds_service.replay import replay_store_for
-
-        verifier = JwtVerifier(settings.auth, replay_store_for(settings))
     store = Store(settings.database_url, settings.database)
     if upgrade_database:
         schema.upgrade(store.engine)
     else:
         schema.require_current(store.engine)
+    verifier = None
+    if settings.auth.require_jwt:
+        from cds_service.http.auth import JwtVerifier
+        from cds_service.replay import replay_store_for
+
+        verifier = JwtVerifier(settings.auth, replay_store_for(settings, store.engine))
     app.extensions["sirolimus_cds"] = AppState(
         settings=settings,
         store=store,

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -56,6 +57,12 @@ def bounded_engine(database_url: str, bounds: DatabaseSettings) -> Engine:
         return connection_class.connect(*cargs, **cparams)
 
     return engine
+
+
+def upsert_insert(engine: Engine, table: Table) -> Any:
+    """INSERT with ON CONFLICT support, for the engine's dialect (PostgreSQL or SQLite)."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def _bounded_connection_class(seconds: float) -> Any:

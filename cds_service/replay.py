@@ -1,17 +1,21 @@
 """JWT `jti` replay detection: remember each (iss, jti) until the token it came from has expired.
 
-Two stores share one protocol, `ReplayStore.seen_before(jti, iss, expires_at)`, an atomic
+Three stores share one protocol, `ReplayStore.seen_before(jti, iss, expires_at)`, an atomic
 check-and-record: it answers False the first time a pair is presented (and records it until
 `expires_at`, a Unix time), True on every later presentation before then.
 
-- `MemoryReplayStore` (the default): per process. With several gunicorn workers or replicas a
-  token could be replayed once against each other process; configure `redis_url` to close that.
-- `RedisReplayStore`: one `SET key 1 NX PX <ms until expires_at>` per token, so every worker and
-  replica sees the same set. Keys are namespaced and hashed (iss and jti are caller-supplied strings).
+- `RedisReplayStore` (when `redis_url` is configured): one `SET key 1 NX PX <ms until expires_at>`
+  per token, so every worker and replica sees the same set. Keys are namespaced and hashed (iss and
+  jti are caller-supplied strings).
+- `DatabaseReplayStore` (the default, without Redis): one row per token in the service's own
+  database (`seen_tokens`, keyed by the same hash, with its expiry), inserted with a unique key so
+  every worker and replica sharing the database agrees; expired rows are purged (decision 0128).
+- `MemoryReplayStore`: per process, for tests and tools that run one process. With several
+  gunicorn workers a token could be replayed once against each other worker: never used by `serve`.
 
-Both fail closed: when the store cannot answer (Redis unreachable, memory store full of
-unexpired entries) they raise `ReplayStoreUnavailable`, which the verifier turns into a 401.
-A store never answers "not seen" when it does not know.
+All fail closed: when the store cannot answer (Redis or the database unreachable or past its bound,
+memory store full of unexpired entries) they raise `ReplayStoreUnavailable`, which the verifier
+turns into a 503 (decision 0127). A store never answers "not seen" when it does not know.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.database import upsert_insert
+from cds_service.store import seen_tokens
+
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from cds_service.config import Settings
 
 DEFAULT_NAMESPACE = "sirolimus-cds:jti:"
@@ -136,8 +147,50 @@ class RedisReplayStore:
         return not created
 
 
-def replay_store_for(settings: Settings) -> ReplayStore:
-    """Redis when `redis_url` is configured (shared by all workers and replicas), else in-process."""
+class DatabaseReplayStore:
+    """Replay store in the service's database: `seen_tokens(pair PRIMARY KEY, expires_at)`.
+
+    One statement decides: INSERT the pair; on a conflict, take the row over only if it has expired
+    (ON CONFLICT DO UPDATE ... WHERE expires_at <= now ... RETURNING). A row written means "first
+    presentation", none means a live record exists: a replay. PostgreSQL and SQLite both run it atomically, so two
+    workers racing with the same token agree. Rows past their expiry are deleted at most once per
+    `purge_every_seconds` per process.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
+                 purge_every_seconds: float = 60.0) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._purge_every = purge_every_seconds
+        self._next_purge = 0.0
+
+    def seen_before(self, jti: str, iss: str, expires_at: float) -> bool:
+        now = self._clock()
+        if expires_at <= now:
+            return False  # already expired: nothing to remember (the verifier rejects such tokens anyway)
+        insert = upsert_insert(self._engine, seen_tokens).values(pair=_pair_key(jti, iss), expires_at=expires_at)
+        taken_over_if_expired = insert.on_conflict_do_update(
+            index_elements=["pair"], set_={"expires_at": expires_at}, where=seen_tokens.c.expires_at <= now,
+        ).returning(seen_tokens.c.pair)  # a row back: written; none: a live record (rowcount is not reliable)
+        try:
+            with self._engine.begin() as conn:
+                written = conn.execute(taken_over_if_expired).first() is not None
+            self._purge_if_due(now)
+        except SQLAlchemyError as exc:
+            raise ReplayStoreUnavailable(f"database replay store unavailable: {type(exc).__name__}") from None
+        return not written
+
+    def _purge_if_due(self, now: float) -> None:
+        if now < self._next_purge:
+            return
+        self._next_purge = now + self._purge_every
+        with self._engine.begin() as conn:
+            conn.execute(seen_tokens.delete().where(seen_tokens.c.expires_at <= now))
+
+
+def replay_store_for(settings: Settings, engine: Engine) -> ReplayStore:
+    """Redis when `redis_url` is configured, else the service's database (`engine`): either way one
+    record shared by every worker and replica."""
     if settings.redis_url:
         return RedisReplayStore(settings.redis_url)
-    return MemoryReplayStore()
+    return DatabaseReplayStore(engine)

@@ -16,7 +16,9 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -25,11 +27,10 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cds_service.config import DatabaseSettings
-from cds_service.database import bounded_engine, engine_url, unavailable_when_unanswered
+from cds_service.database import bounded_engine, engine_url, unavailable_when_unanswered, upsert_insert
 
 metadata = MetaData()
 
@@ -71,6 +72,15 @@ feedback = Table(
     Column("decision_id", String(36)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("card_uuid", "outcome", "outcome_timestamp", name="feedback_once"),
+)
+
+# JWT `jti`s already presented, when no Redis is configured (cds_service.replay.DatabaseReplayStore).
+seen_tokens = Table(
+    "seen_tokens",
+    metadata,
+    Column("pair", String(64), primary_key=True),  # sha256 of [iss, jti]: no token text stored
+    Column("expires_at", Float, nullable=False),  # Unix time; purged after it
+    Index("seen_tokens_expiry", "expires_at"),
 )
 
 
@@ -131,8 +141,7 @@ class Store:
         self.engine.dispose()
 
     def _insert(self, table: Table) -> Any:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
+        return upsert_insert(self.engine, table)
 
     def record_decision(self, record: DecisionRecord) -> None:
         card_ids = [card["uuid"] for card in record.cards if "uuid" in card]
@@ -175,8 +184,9 @@ class Store:
                         received_at=now,
                     )
                     .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
+                    .returning(feedback.c.id)  # psycopg reports rowcount -1 for this statement
                 )
-                stored += result.rowcount or 0
+                stored += len(result.all())
         return stored
 
     def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:

@@ -13,18 +13,22 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import select
 
+from cds_service import schema
 from cds_service.config import AuthSettings, Issuer, Settings
 from cds_service.errors import ServiceUnavailable, Unauthorized
 from cds_service.http.auth import JwtVerifier
 from cds_service.replay import (
     DEFAULT_NAMESPACE,
+    DatabaseReplayStore,
     MemoryReplayStore,
     RedisReplayStore,
     ReplayStore,
     ReplayStoreUnavailable,
     replay_store_for,
 )
+from cds_service.store import Store, seen_tokens
 from tests.conftest import require_service
 from tests.support.jwt_tokens import bearer, claims_for, jwks_for, make_es384_key, mint, serve_jwks
 
@@ -51,14 +55,30 @@ def redis_namespace() -> Iterator[str]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-def make_store(request: pytest.FixtureRequest) -> Callable[[], ReplayStore]:
-    """A factory: each call is another worker's view of the same replay record."""
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
+def make_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], ReplayStore]]:  # type: ignore[no-untyped-def]
+    """A factory: each call is another worker's view of the same replay record (for a database: its
+    own engine and connections, as a worker after the fork has)."""
     if request.param == "memory":
         shared = MemoryReplayStore()
-        return lambda: shared
+        yield lambda: shared
+        return
+    if request.param in ("sqlite", "postgresql"):
+        url = f"sqlite:///{tmp_path / 'cds.db'}" if request.param == "sqlite" else request.getfixturevalue(
+            "postgres_url")
+        workers: list[Store] = []
+
+        def worker_view() -> ReplayStore:
+            workers.append(Store(url))
+            return DatabaseReplayStore(workers[-1].engine)
+
+        schema.upgrade(Store(url).engine)
+        yield worker_view
+        for store in workers:
+            store.close()
+        return
     namespace = request.getfixturevalue("redis_namespace")
-    return lambda: RedisReplayStore(REDIS_URL, namespace=namespace)
+    yield lambda: RedisReplayStore(REDIS_URL, namespace=namespace)
 
 
 def free_port() -> int:
@@ -206,9 +226,37 @@ def test_verifier_answers_503_when_redis_is_unreachable() -> None:
         assert _verifier(MemoryReplayStore(), server.url).verify(token, AUD)
 
 
-def test_replay_store_for_uses_redis_only_when_configured() -> None:
-    assert isinstance(replay_store_for(Settings()), MemoryReplayStore)
-    assert isinstance(replay_store_for(Settings(redis_url=REDIS_URL)), RedisReplayStore)
+def test_replay_store_for_uses_redis_when_configured_else_the_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = Store(f"sqlite:///{tmp_path / 'cds.db'}").engine
+    assert isinstance(replay_store_for(Settings(), engine), DatabaseReplayStore)
+    assert isinstance(replay_store_for(Settings(redis_url=REDIS_URL), engine), RedisReplayStore)
+
+
+# ---------------------------------------------------------------------------------------------
+# Database store specifics
+
+
+def test_database_store_keeps_a_hash_and_an_expiry_and_purges_expired_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = Store(f"sqlite:///{tmp_path / 'cds.db'}")
+    schema.upgrade(store.engine)
+    clock = Clock()
+    replay = DatabaseReplayStore(store.engine, clock=clock, purge_every_seconds=60)
+    token_id = "jti-" + jti()
+    assert replay.seen_before(token_id, ISS, clock.now + 30) is False
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(seen_tokens)).all()
+    assert [(len(pair), expires) for pair, expires in rows] == [(64, clock.now + 30)]
+    assert token_id not in rows[0][0]
+    clock.now += 61  # expired, and a purge is due
+    assert replay.seen_before(jti(), ISS, clock.now + 30) is False
+    with store.engine.connect() as conn:
+        assert conn.execute(select(seen_tokens.c.expires_at)).scalars().all() == [clock.now + 30]
+
+
+def test_unreachable_database_fails_closed() -> None:
+    store = Store(f"postgresql://nobody@127.0.0.1:{free_port()}/none")
+    with pytest.raises(ReplayStoreUnavailable):
+        DatabaseReplayStore(store.engine).seen_before(jti(), ISS, time.time() + 300)
 
 
 # ---------------------------------------------------------------------------------------------
