@@ -47,6 +47,7 @@ from .cohort import (
 
 ACTION_DUE = {MonitoringKind.DOSE_CHANGE_DUE, MonitoringKind.TAPER_STEP_DUE, MonitoringKind.POSSIBLE_RELAPSE}
 MONTH_DAYS = 30
+REPEAT_DAYS = 7  # a level the service asks to repeat now is drawn a week later
 KHE_HISTORY_DAYS = 240  # doses simulated before day 0 (steady state, and two earlier troughs)
 FULL_LABS_DAYS = 90  # liver and kidney labs quarterly; platelets at every KHE visit (relapse check)
 NORMAL_PLATELETS = 280.0
@@ -217,8 +218,7 @@ def follow(patient: VirtualPatient, prior: Prior, protocol: Protocol, day0: date
             else:
                 _platelets(chart, day, RELAPSE_PLATELETS if relapse_active else NORMAL_PLATELETS)
         next_due, relapse_active = _visit(chart, course, day, current, relapse_active)
-        following = next_due if next_due is not None and day < next_due < day + timedelta(days=MONTH_DAYS) \
-            else day + timedelta(days=MONTH_DAYS)
+        following = _next_visit(day, next_due)
         now = chart.current(day + timedelta(days=1))
         if not relapse_active and relapses(patient, float(now.daily_mg) if now else 0.0, effective_daily,
                                            (following - day).days, rng):
@@ -231,6 +231,16 @@ def follow(patient: VirtualPatient, prior: Prior, protocol: Protocol, day0: date
     if chart.stop is not None:
         course.orders.append((chart.stop, 0.0))
     return course
+
+
+def _next_visit(day: date, next_trough_due: date | None) -> date:
+    """The service's next trough date when it falls within the month; a level due now (repeat it) a week later;
+    else a month later."""
+    if next_trough_due is not None and next_trough_due <= day:
+        return day + timedelta(days=REPEAT_DAYS)
+    if next_trough_due is not None and next_trough_due < day + timedelta(days=MONTH_DAYS):
+        return next_trough_due
+    return day + timedelta(days=MONTH_DAYS)
 
 
 def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | None, relapse_active: bool
@@ -252,6 +262,7 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
         return seen.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
     ready_to_stop = seen.phase is Phase.READY_TO_STOP
     if not (due & ACTION_DUE or ready_to_stop):
+        course.doses_held += _change_withheld(seen, day)
         return seen.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
     dosing = _decide(ORDER_SELECT, record, day, chart.draft(current))
     proposed = dosing.proposed_dose
@@ -268,6 +279,20 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
     elif due & ACTION_DUE:
         course.doses_held += 1
     return dosing.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
+
+
+def _change_withheld(seen: Decision, day: date) -> bool:
+    """The protocol would move the dose (a usable level outside the target range, or a taper step due by the
+    calendar) but the service proposes no change and says why (e.g. a change beyond x2 from one level: repeat
+    the trough; a relapse signal; a paused taper)."""
+    if seen.proposed_dose is not None:
+        return False
+    level = seen.troughs_used[0] if seen.troughs_used and seen.troughs_used[0].usable else None
+    band = seen.protocol is not None and seen.phase in {Phase.MAINTENANCE, Phase.SEQUENTIAL}
+    if band and level is not None and level.value_ng_ml is not None:
+        return True
+    return seen.phase in {Phase.TAPERING, Phase.FIVE_PERCENT} and seen.next_step_due is not None \
+        and seen.next_step_due <= day
 
 
 def _truth(course: Course, chart: ChildChart, prior: Prior, protocol: Protocol, origin: date, day0: date,

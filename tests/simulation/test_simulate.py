@@ -56,3 +56,13 @@ def test_ihhe_infants_start_at_0_1_mg_per_kg_per_day_and_are_titrated_towards_8_
     assert course.troughs_drawn >= 4 and course.steps_taken >= 1
     assert max(course.daily_trough_ng_ml[:45]) > 15.0  # infants' immature clearance: above the band at first
     assert 8.0 <= course.daily_trough_ng_ml[-1] <= 15.0  # the service's own proposals bring it into the band
+
+
+@pytest.mark.parametrize(("trough", "held"), [(1.5, True), (4.0, False), (6.0, False)])
+def test_a_level_calling_for_more_than_a_doubling_counts_as_a_dose_held(trough: float, held: bool) -> None:
+    """KHE maintenance, 1 mg/day: 1.5 ng/mL would need x4 (the service asks to repeat the level, no change);
+    4 ng/mL gets the linear step; 6 ng/mL is in the band (keep the dose)."""
+    from cds_service.simulation.course import _change_withheld
+    from tests.clinical.test_scenarios import TODAY, baseline, run
+
+    assert _change_withheld(run(baseline(trough)), TODAY) is held
