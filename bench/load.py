@@ -226,6 +226,15 @@ def workers_of(master: int) -> list[int]:
         return []
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: the worker's memory with pages shared with the master (imported before
+    the fork) divided among the processes sharing them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -350,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["ceiling_rps"] = roof["rps"]
             rows.append((name, connections, load, result))
 
-        rss = {pid: peak_rss_mb(pid) for pid in workers_of(service.pid)}
+        rss = {pid: (peak_rss_mb(pid), pss_mb(pid)) for pid in workers_of(service.pid)}
         print(f"machine: {os.cpu_count()} cores, {args.seconds} s per run, {args.bodies} bodies; "
               f"body KB {sizes}")
         print(f"{'scenario':9} {'conn':>4} {'load1':>5} {'req/s':>8} {'ceiling':>8} {'ratio':>6} "
@@ -363,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['p95'] / 1000:7.1f} {r['p99'] / 1000:7.1f} {r['fhir_per_call']:9.1f} "
                   f"{r['slowest_fhir_ms']:15.1f} {r['non2xx'] + r['errors']:6}")
         print(f"f: healthy {boot_s:.1f} s after start; first calls {', '.join(f'{x:.0f}' for x in first_ms)} ms")
-        print("peak RSS per worker (MB): " + ", ".join(f"{pid}: {mb:.0f}" for pid, mb in rss.items()))
+        print("per worker (MB): " + ", ".join(f"{pid}: peak RSS {peak:.0f}, PSS at the end {pss:.0f}"
+                                             for pid, (peak, pss) in rss.items()))
         return 0
     finally:
         for proc in procs:

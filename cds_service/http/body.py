@@ -125,7 +125,7 @@ def check_shape(document: Any, limits: LimitSettings, *, characters: bool = True
     """Reject documents deeper, longer or wider than the configured caps (level by level: no
     recursion), and, with `characters`, strings holding a NUL character or a lone surrogate.
 
-    `skip` names a member of the top object whose value is left unchecked (read_json_body's deferred);
+    `skip` names a member of the top object whose value is left unchecked (read_hook_body's prefetch);
     `depth` is the depth of `document` itself (2 for a member of the body)."""
     level = [document]
     while level:
