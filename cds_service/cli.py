@@ -192,14 +192,9 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
                             "from the service's database (audit trail and feedback tables).")
     add_report_arguments(report)
     report.set_defaults(func=run_report)
-    from cds_service.simulation.command import add_simulate_arguments, run_simulate
+    from cds_service.simulation.command import register_simulate
 
-    simulate = sub.add_parser("simulate", help="a virtual cohort following each protocol with the service's own "
-                              "decisions (table, and chart with --out)",
-                              description="Simulate children on each protocol, month by month, decided by the "
-                              "service's own code path; print the cohort's figures with 95 % intervals.")
-    add_simulate_arguments(simulate)
-    simulate.set_defaults(func=run_simulate)
+    register_simulate(sub)
 
 
 DATA_COMMANDS = frozenset({"serve", "check", "plan", "demo", "simulate"})  # they decide with the data files

@@ -27,7 +27,18 @@ COURSE_START = date(2026, 1, 5)  # fixed, so that a seed means the same cohort o
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
+HELP = "a virtual cohort following each protocol with the service's own decisions (table; chart with --out)"
+DESCRIPTION = ("Simulate children on each protocol, visit by visit, decided by the service's own code path; "
+               "print the cohort's figures with 95 % intervals.")
+
+
+def register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`sirolimus-cds simulate`: its help, arguments and entry point."""
+    add_simulate_arguments(sub.add_parser("simulate", help=HELP, description=DESCRIPTION))
+
+
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=run_simulate)
     parser.add_argument("--patients", type=int, default=50, help="children per arm (default 50)")
     parser.add_argument("--months", type=int, default=24, help="months of follow-up (default 24)")
     parser.add_argument("--protocol", action="append", choices=ARMS, default=None,
