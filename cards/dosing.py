@@ -278,6 +278,14 @@ def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegim
     }
 
 
+def paused_summary(decision: Decision, name: str) -> str:
+    """A started taper paused by a criterion that protects the child (decision 0016): which, and the dose."""
+    why = decision.taper_paused_by
+    more = f" (+{len(why) - 1} more)" if len(why) > 1 else ""
+    return fit(f"{name} paused: {why[0]}{more}; keep the current dose",
+               f"{name} paused: keep the current dose, see detail")
+
+
 def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
     """The next trough, on its due date; an overdue one is ordered for the day of the decision."""
     due = _trough_day(decision)
@@ -302,6 +310,8 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
         title = finding_title(serious[0])
         more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
         summary = fit(f"{title}{more}. No dose proposed", f"{title[:100].rsplit(' ', 1)[0]}\u2026 No dose proposed")
+    elif decision.taper_paused_by:
+        summary = paused_summary(decision, name)
     elif decision.missing_data:
         summary = fit(
             f"No sirolimus dose: missing {whats}. Order: {orders}" if orders else f"No sirolimus dose: missing {whats}",

@@ -13,7 +13,7 @@ from typing import Any
 
 from cards import detail, resources
 from cards.common import CardKind, card, suggestion
-from cards.dosing import finding_title
+from cards.dosing import finding_title, paused_summary
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import (
     Decision,
@@ -95,7 +95,9 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
     proposed = decision.proposed_dose
     due = when(item.due_on or decision.next_step_due)
     suggestions = []
-    if proposed is None:
+    if proposed is None and decision.taper_paused_by:
+        summary = paused_summary(decision, name)
+    elif proposed is None:
         summary = fit(f"{name} step due {due}: review the dose (no dose proposed, see detail)")
     else:
         change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""

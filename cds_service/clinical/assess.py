@@ -28,7 +28,7 @@ from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
 from .taper import TaperPlan, TaperStep, _reduction, plan_taper
-from .taper_guard import taper_pauses
+from .taper_guard import TaperPause, taper_pauses
 from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
 
@@ -185,6 +185,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     warnings: tuple[RelapseSignal, ...] = ()
     schedule: tuple[ScheduleStep, ...] = ()
     next_change_on: date | None = None  # a taper step projected after today
+    paused_by: tuple[str, ...] = ()  # the criteria pausing a started taper (decision 0016)
     if protocol.ref.protocol_id == KHE_GUIDED and protocol.taper is not None and timeline is not None:
         if arm.taper_started_on is None:
             missing.append(MissingData("the date the taper began", "set CarePlan.period.start"))
@@ -198,15 +199,16 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             reasons += plan.reasons
             findings += [Finding("relapse-signal", "critical" if s in signals else "warning", s.message,
                                  (s.evidence,)) for s in (*signals, *warnings)]
-            proposed, alternatives, more = _taper_proposal(plan, usable_trough, weight, eligibility[0], protocol,
-                                                         today, paused=arm.on_hold,
-                                                         taper_started_on=arm.taper_started_on)
+            pauses = taper_pauses(eligibility[0], protocol.eligibility.get("criterion_roles", {}),
+                                  arm.taper_started_on)
+            proposed, alternatives, more = _taper_proposal(plan, usable_trough, weight, protocol, today,
+                                                         paused=arm.on_hold, pauses=pauses)
             reasons += more
+            if proposed is None and not arm.on_hold and plan.relapse_return is None:
+                paused_by = tuple(p.why for p in pauses)
             if weight is not None and plan.step is not None and not signals:
                 schedule = project_schedule(timeline, plan, arm.taper_started_on, usable_trough, protocol,
                                             weight.value, today)
-                pauses = taper_pauses(eligibility[0], protocol.eligibility.get("criterion_roles", {}),
-                                      arm.taper_started_on)
                 next_change_on = _upcoming_step(schedule, arm.on_hold, bool(pauses), today)
     elif current is not None and current.daily_mg > 0:
         phase = Phase.SEQUENTIAL if protocol.ref.protocol_id == IHHE_SEQUENTIAL else Phase.MAINTENANCE
@@ -258,7 +260,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         alternatives=tuple(alternatives),
         next_trough_due=next_trough.draw_on if next_trough else None,
         trough_overdue_since=next_trough.overdue_since if next_trough else None,
-        next_step_due=next_step_due, findings=tuple(findings), missing_data=tuple(missing), schedule=schedule,
+        next_step_due=next_step_due, taper_paused_by=paused_by, findings=tuple(findings),
+        missing_data=tuple(missing), schedule=schedule,
         weight_kg=weight.value if weight else None,
         notes=(arm.note,),
         dose_history=_dose_history(timeline or (), today),
@@ -273,8 +276,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
 
 
 def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurement | None,
-                    eligibility: Eligibility, protocol: Protocol, today: date, *, paused: bool = False,
-                    taper_started_on: date) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
+                    protocol: Protocol, today: date, *, paused: bool = False, pauses: tuple[TaperPause, ...] = ()
+                    ) -> tuple[ProposedDose | None, list[Alternative], list[str]]:
     """A taper step is proposed only when due, from a usable trough, with a weight, while eligible."""
     reasons: list[str] = []
     alternatives: list[Alternative] = []
@@ -287,7 +290,6 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
     if paused:  # relapse returns above still apply; reductions wait until the CarePlan is active again
         reasons.append("the taper's CarePlan is on hold: no reduction is proposed")
         return None, alternatives, reasons
-    pauses = taper_pauses(eligibility, protocol.eligibility.get("criterion_roles", {}), taper_started_on)
     if pauses:  # enrolment-only criteria never stop a started taper (decision 0016)
         reasons.append("the taper is paused: " + "; ".join(p.what_to_do for p in pauses))
         return None, alternatives, reasons

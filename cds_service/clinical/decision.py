@@ -254,6 +254,7 @@ class Decision:
     next_trough_due: date | None = None  # the day to draw it, never before decided_on (follow_up.py)
     trough_overdue_since: date | None = None  # when it was due, if before decided_on
     next_step_due: date | None = None
+    taper_paused_by: tuple[str, ...] = ()  # why a started taper is paused, one short phrase per criterion
     findings: tuple[Finding, ...] = ()
     missing_data: tuple[MissingData, ...] = ()
     schedule: tuple[ScheduleStep, ...] = ()

@@ -24,6 +24,7 @@ class CriterionRole(StrEnum):
 @dataclass(frozen=True, kw_only=True)
 class TaperPause:
     criterion: CriterionResult
+    why: str  # short, for a card's summary: "normal liver function not met", "hypertension recorded ..."
     what_to_do: str
 
 
@@ -42,13 +43,21 @@ def taper_pauses(eligibility: Eligibility, roles: dict[str, str], taper_started_
             continue
         if role is CriterionRole.NEW_DURING and not _is_new(criterion, taper_started_on):
             continue
-        pauses.append(TaperPause(criterion=criterion, what_to_do=_what_to_do(criterion)))
+        pauses.append(_pause(criterion, role))
     return tuple(pauses)
 
 
-def _what_to_do(criterion: CriterionResult) -> str:
-    if criterion.kind == "exclusion":
-        return (f"{criterion.text} recorded since the taper began: review it before the next reduction; "
-                "keep the current dose and resume the taper when it is settled")
-    return (f"{criterion.text} is not met: keep the current dose, repeat the test, and resume the taper "
-            "when it is normal again")
+def _pause(criterion: CriterionResult, role: CriterionRole) -> TaperPause:
+    since = " since the taper began" if role is CriterionRole.NEW_DURING else ""
+    if criterion.kind == "exclusion":  # the text reads "no hypertension": what was recorded is the disease
+        disease = criterion.text.removeprefix("no ")
+        return TaperPause(criterion=criterion, why=f"{disease} recorded{since}",
+                          what_to_do=f"{disease} recorded{since}: review it before the next reduction; keep the "
+                                     "current dose and resume the taper when it is settled")
+    if role is CriterionRole.NEW_DURING:  # e.g. a sirolimus toxicity or adverse event: nothing to repeat
+        return TaperPause(criterion=criterion, why=f"{criterion.text}: not met{since}",
+                          what_to_do=f"{criterion.text}: not met{since}: review it before the next reduction; "
+                                     "keep the current dose and resume the taper when it is settled")
+    return TaperPause(criterion=criterion, why=f"{criterion.text} not met",
+                      what_to_do=f"{criterion.text} is not met: keep the current dose, repeat the test, and resume "
+                                 "the taper when it is normal again")

@@ -15,7 +15,7 @@ import pytest
 from cards import build_cards
 from cds_service.clinical.protocols import load_protocols
 from tests.clinical import fhir
-from tests.clinical.test_scenarios import TODAY, baseline, ihhe_infant, run
+from tests.clinical.test_scenarios import TODAY, baseline, ihhe_infant, run, taper
 
 FOLLOW_UP = timedelta(days=14)
 
@@ -197,3 +197,24 @@ def test_an_infant_start_draft_off_the_protocol_dose_is_called_so_in_the_summary
     assert card["indicator"] == "warning"
     assert card["summary"] == f"{lead}. Protocol: 0.3 mg (0.3 mL) twice daily"
     assert len(card["summary"]) <= 140
+
+
+@pytest.mark.parametrize(("extra", "why"), [
+    # ALT 60 U/L > 25 (CALIPER 1-13 y): normal liver function protects the child throughout the taper
+    (fhir.obs("1742-6", 60, "U/L", date(2026, 11, 15)), "normal liver function not met"),
+    # hypertension diagnosed on 2026-10-01, after the taper began on 2026-06-01: a new exclusion
+    (fhir.condition("http://snomed.info/sct", "38341003", "active", date(2026, 10, 1)),
+     "hypertension recorded since the taper began"),
+])
+def test_a_paused_taper_says_which_criterion_and_to_keep_the_dose_in_the_summary(extra: dict[str, object],
+                                                                                  why: str) -> None:
+    """Decision 0016: a criterion that protects the child pauses the started taper; the summary of the
+    patient-view card and of the order card names it and says to keep the current dose."""
+    resources = taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0), [extra])
+    draft = fhir.draft(0.5, "mL", 2)
+    calls = ((run(resources), "patient-view", None), (run(resources, draft), "order-select", draft))
+    for decision, hook, sent in calls:
+        assert decision.proposed_dose is None and decision.taper_paused_by == (why,)
+        cards = build_cards(decision, hook=hook, draft=sent, decision_url="https://cds.example.org/decisions/1",
+                            today=TODAY)
+        assert [c["summary"] for c in cards] == [f"KHE taper paused: {why}; keep the current dose"]

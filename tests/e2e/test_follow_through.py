@@ -24,6 +24,7 @@ from tests.e2e.support import (
     check_trough,
     day,
     load_request,
+    no_dose_offered,
     only_card,
     recommended,
     resource_of,
@@ -67,6 +68,10 @@ CHILDREN: dict[str, tuple[date, str, Any]] = {
     "e2e11-taper-step": (date(2020, 6, 1), "female",
                          lambda: taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0))),
     "e2e11-infant": (date(2026, 3, 1), "female", lambda: ihhe_infant()),
+    # taper since 2026-06-01, ALT 60 U/L on 2026-11-15 (> 25, CALIPER 1-13 y)
+    "e2e11-liver": (date(2020, 6, 1), "female",
+                    lambda: taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
+                                  [build.obs("1742-6", 60, "U/L", date(2026, 11, 15))])),
 }
 
 
@@ -119,6 +124,16 @@ def test_a_started_taper_keeps_going_over_http(app: Any, seeded: Any, patient_id
     [step] = [c for c in call_hook(client, _view(seeded, patient_id)) if "step due" in c["summary"]]
     check_dose(resource_of(recommended(step), "MedicationRequest", "create"), mg=step_mg, per_day=2,
                patient_id=patient_id)
+
+
+def test_a_criterion_that_protects_the_child_pauses_the_taper_and_says_so(app: Any, seeded: Any) -> None:
+    """Normal liver function protects the child during the taper (decision 0016): ALT 60 U/L pauses the step
+    that is due; the card says which criterion and to keep the current dose, and offers no new dose."""
+    cards = call_hook(app.test_client(), _view(seeded, "e2e11-liver"))
+    [paused] = [c for c in cards if "paused" in c["summary"]]
+    assert paused["summary"] == "KHE taper paused: normal liver function not met; keep the current dose"
+    assert "repeat the test" in paused["detail"]
+    no_dose_offered(cards)
 
 
 # -- item 3: levels in true time order --------------------------------------------------------------
