@@ -9,7 +9,7 @@ from typing import Any
 
 from cards.wording import SUMMARY_MAX
 from cds_service.clinical.decision import ProtocolRef, Severity
-from cds_service.clinical.protocols import load_protocols, share
+from cds_service.clinical.protocols import KHE_GUIDED, load_protocols, period, share
 
 PROTOCOL_TOPIC_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/protocol"
 OVERRIDE_REASON_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/override-reason"
@@ -92,6 +92,12 @@ def smaller_step(protocol: ProtocolRef | None) -> str:
     if loaded is None or loaded.taper is None:
         return "smaller step"
     return f"{share(loaded.taper.after_relapse_max_reduction_fraction)} step"
+
+
+def stabilisation() -> str:
+    """"3-month": the taper's stabilisation after a relapse (rule 8), from the protocol data."""
+    taper = load_protocols()[KHE_GUIDED].taper
+    return period(taper.stabilisation_days, adjective=True) if taper else "post-relapse"
 
 
 def override_reasons() -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from cards import detail, resources
 from cards import draft as draft_words
-from cards.common import CardKind, card, smaller_step, suggestion, worst
+from cards.common import CardKind, card, smaller_step, stabilisation, suggestion, worst
 from cards.model import lines as model_lines
 from cards.wording import (
     daily,
@@ -47,7 +47,7 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "change-needs-confirmation": "One level would change the dose more than 2-fold",
     "trough-censored": "Level outside the assay's range",
     "no-propranolol-on-record": "No propranolol on record before sirolimus",
-    "reduction-during-stabilisation": "Draft reduces during the 3-month stabilisation",
+    "reduction-during-stabilisation": "Draft reduces during the {stabilisation} stabilisation",
 }
 NOT_BIOEQUIVALENT = (
     "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
@@ -93,7 +93,7 @@ def finding_title(finding: Finding, *, room: int = 80) -> str:
     message = message[:1].upper() + message[1:]
     if len(message) <= room or finding.code not in FINDING_TITLES:
         return message
-    return FINDING_TITLES[finding.code]
+    return FINDING_TITLES[finding.code].format(stabilisation=stabilisation())
 
 
 def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
 
 def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Finding], matches: bool) -> str:
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
-    step = proposed.rule.startswith("taper_step_5_percent")
+    step = proposed.rule.startswith("taper_step_rule_8")
     why = f"{name} {smaller_step(decision.protocol) if step else rule_words(proposed.rule)}"
     dose = dose_short(proposed.regimen)
     if proposed.percent_change is not None and abs(proposed.percent_change) >= 0.05:

@@ -1,6 +1,7 @@
 """How a card says what the drafted order does (issue #10): reads the core's typed DraftCheck only."""
 from __future__ import annotations
 
+from cards.common import stabilisation
 from cards.wording import number, percent
 from cds_service.clinical.draft_check import Departure, DraftCheck, DraftVerdict
 
@@ -8,7 +9,7 @@ NEEDS_TROUGH = {Departure.TROUGH_ABOVE_TARGET, Departure.TROUGH_BELOW_TARGET}
 DEPARTURE_WORDS = {  # clinical words for each departure (the numbers are added from the check)
     Departure.STEP_OVER_CAP: "cuts more than the taper allows",
     Departure.STEP_TOO_SOON: "changes the dose too soon after the last change",
-    Departure.REDUCTION_DURING_STABILISATION: "reduces during the 3-month stabilisation",
+    Departure.REDUCTION_DURING_STABILISATION: "reduces during the {stabilisation} stabilisation",
     Departure.INCREASE_DURING_TAPER: "raises the dose during the taper without a relapse",
     Departure.INCREASE_BEYOND_LINEAR: "raises the dose more than the level asks",
 }
@@ -34,7 +35,7 @@ def problem(check: DraftCheck) -> str:
         per_kg, start = check.draft_mg_per_kg_day or 0.0, check.protocol_start_mg_per_kg_day or 0.0
         times = f"{round(per_kg / start, 1):g}\u00d7 the" if start else "not the"  # 2x / 0.5x: says it is off
         return f"{number(per_kg)} mg/kg/day, {times} protocol start ({number(start)} mg/kg/day)"
-    words = DEPARTURE_WORDS[first]
+    words = departure_words(first)
     trough = predicted(check)
     return f"{words}; predicted trough {trough}" if trough else words
 
@@ -78,4 +79,8 @@ def problem_of(check: DraftCheck, departure: Departure) -> str:
         return f"{'above' if departure is Departure.TROUGH_ABOVE_TARGET else 'below'} the target"
     if departure is Departure.START_OFF_WEIGHT_DOSE:
         return f"the protocol starts at {number(check.protocol_start_mg_per_kg_day or 0.0)} mg/kg/day"
-    return DEPARTURE_WORDS[departure]
+    return departure_words(departure)
+
+
+def departure_words(departure: Departure) -> str:
+    return DEPARTURE_WORDS[departure].format(stabilisation=stabilisation())

@@ -187,7 +187,9 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
     suggestions = []
     if answer == "met" or to_confirm:
         if answer == "met":
-            summary = fit("Eligible for guided sirolimus discontinuation: KHE in remission ≥ 2 years, all criteria met")
+            remission = period(load_protocols()[KHE_GUIDED].eligibility["min_remission_days"])
+            summary = fit(f"Eligible for guided sirolimus discontinuation: KHE in remission ≥ {remission}, "
+                          "all criteria met")
             confirming = ""
         else:
             summary = fit(f"Eligible for guided sirolimus discontinuation if you confirm {len(to_confirm)} "

@@ -25,8 +25,8 @@ PROTOCOL_SHORT_NAMES = {
 # Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...". The taper's
 # smaller step ("5 % step") is worded from the protocol data (cards.common.smaller_step).
 RULE_WORDS = {
-    "taper_step_10_percent": "step",
-    "taper_step_10_percent_as_solution": "step",
+    "taper_step_rule_1": "step",
+    "taper_step_rule_1_as_solution": "step",
     "relapse_return_to_effective_dose": "return to effective dose",
     "ihhe_starting_dose": "start",
     "linear_adjustment_to_target": "level-guided change",
@@ -35,14 +35,13 @@ RULE_WORDS = {
     "keep_current_dose": "no change",
 }
 
-# The rule's name on a card's "Rule:" line. The taper rules' ids keep the shipped sizes in their names
-# (stored decisions use them); the card names them without a number, and quotes the protocol line, which
-# carries the size of the protocol data.
+# The rule's name on a card's "Rule:" line; the protocol line quoted after it carries the step size of
+# the protocol data (the rule ids name the protocol's rule, never a size a site may change).
 RULE_NAMES = {
-    "taper_step_10_percent": "taper step",
-    "taper_step_10_percent_as_solution": "taper step as oral solution",
-    "taper_step_5_percent": "smaller taper step",
-    "taper_step_5_percent_as_solution": "smaller taper step as oral solution",
+    "taper_step_rule_1": "taper step",
+    "taper_step_rule_1_as_solution": "taper step as oral solution",
+    "taper_step_rule_8": "smaller taper step",
+    "taper_step_rule_8_as_solution": "smaller taper step as oral solution",
 }
 
 _TABLET_COUNT_WORDS = {0.5: "half", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}

@@ -13,7 +13,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
-from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, load_protocols
+from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, load_protocols, period
 from cds_service.relevance import gate_templates
 from fhir_profiles import load_json
 
@@ -73,6 +73,7 @@ def services() -> dict[str, CdsService]:
     """The listed services, by id: one per hook."""
     prefetch = MappingProxyType(dict(load_json("prefetch.json")))
     dosing_description = _dosing_description()
+    remission = period(load_protocols()[KHE_GUIDED].eligibility["min_remission_days"])
     listed = (
         CdsService(id=ORDER_SELECT, hook="order-select", kind=ServiceKind.DOSING, prefetch=prefetch,
                    title="Sirolimus dosing for vascular tumours (IHHE, KHE): order being chosen",
@@ -85,7 +86,7 @@ def services() -> dict[str, CdsService]:
                    title="Sirolimus monitoring for vascular tumours (IHHE, KHE)",
                    description=(
                        "When a chart opens: trough due or overdue, taper step due, eligibility for guided "
-                       "discontinuation after 2 years of KHE remission, possible relapse during a taper."
+                       f"discontinuation after {remission} of KHE remission, possible relapse during a taper."
                    )),
     )
     return {service.id: service for service in listed}

@@ -341,7 +341,7 @@ def _smaller_step(current: DoseEvent, step: TaperStep, protocol: Protocol, troug
     smaller, status = _reduction(current, fraction, protocol.measuring)
     if status != "ok" or smaller is None or abs(smaller.daily_dose_mg - step.daily_dose_mg) < 1e-9:
         return None
-    rule = "taper_step_5_percent"
+    rule = "taper_step_rule_8"
     line = (f"Each reduction is at most {share(protocol.taper.max_reduction_fraction)} of the previous dose "
             "(a smaller step stays within the cap).")
     candidate = _step_proposal(TaperStep(step.due_on, smaller, fraction, rule, line), current, trough, weight_kg)

@@ -187,7 +187,7 @@ class ProposedDose:
     dose_mg_per_kg_day: float | None
     percent_change: float | None  # vs current daily dose; None when starting
     predicted_trough_ng_ml: float | None
-    rule: str  # short name, e.g. "taper_step_10_percent"
+    rule: str  # short name, e.g. "taper_step_rule_1"
     protocol_line: str  # the protocol text the rule implements
     loading_dose_mg: float | None = None  # label: 3 x (new - current), shown, never ordered by us
 

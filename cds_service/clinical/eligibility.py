@@ -12,7 +12,7 @@ from typing import Any
 
 from .decision import Answer, CriterionResult, Eligibility, Evidence
 from .observations import LOINC_ALT, LOINC_AST, LOINC_BILIRUBIN, LOINC_CREATININE_MOLES
-from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol
+from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, period
 from .record import PatientRecord
 
 REMISSION_STATUSES = {"remission", "inactive", "resolved"}
@@ -63,7 +63,8 @@ def age_0_to_12(record: PatientRecord, params: dict[str, Any], today: date) -> C
 
 def remission_two_years(record: PatientRecord, params: dict[str, Any], today: date) -> CriterionResult:
     """Inclusion: "at least 2 years of remission" (KHE Condition in remission, abatementDateTime)."""
-    text, days = "at least 2 years of remission", params["min_remission_days"]
+    days = params["min_remission_days"]
+    text = f"at least {period(days)} of remission"
     khe = [c for c in record.conditions if "khe" in c.valuesets]
     if not khe:
         return CriterionResult("remission", text, "inclusion", "unknown", (),

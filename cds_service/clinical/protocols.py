@@ -28,9 +28,12 @@ def share(fraction: float) -> str:
 
 
 def period(days: int, *, adjective: bool = False) -> str:
-    """A protocol period in its own words: 91 -> "3 months" ("3-month"), 14 -> "2 weeks", else days."""
-    months = days / 30.4375
-    if months >= 1 and abs(months - round(months)) < 0.1:
+    """A protocol period in its own words: 730 -> "2 years", 91 -> "3 months" ("3-month"), 14 -> "2 weeks",
+    else days."""
+    years, months = days / 365.25, days / 30.4375
+    if round(years) >= 1 and abs(years - round(years)) < 0.02:
+        count, unit = round(years), "year"
+    elif round(months) >= 1 and abs(months - round(months)) < 0.1:
         count, unit = round(months), "month"
     elif days % 7 == 0:
         count, unit = days // 7, "week"

@@ -158,7 +158,7 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
     if last_change_on is not None:
         not_before = max(not_before, last_change_on + timedelta(days=rules.min_days_between_changes))
     line = rules.rule_8 if phase is not Phase.TAPERING else rules.rule_1
-    rule = "taper_step_5_percent" if phase is not Phase.TAPERING else "taper_step_10_percent"
+    rule = "taper_step_rule_8" if phase is not Phase.TAPERING else "taper_step_rule_1"
     proposed, status = _reduction(current, fraction, measuring)
     reasons: list[str] = []
     solution_step = None

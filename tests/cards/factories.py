@@ -86,7 +86,7 @@ def proposed(regimen: DoseRegimen, percent: float | None = -10.0, **changes: Any
         "dose_mg_per_kg_day": round(regimen.daily_dose_mg / 20.5, 3),
         "percent_change": percent,
         "predicted_trough_ng_ml": 5.2,
-        "rule": "taper_step_10_percent",
+        "rule": "taper_step_rule_1",
         "protocol_line": "Each reduction is at most 10 % of the previous dose, and reductions come at most monthly.",
     }
     values.update(changes)

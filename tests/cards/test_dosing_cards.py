@@ -323,7 +323,7 @@ def test_stop_alternative_removes_the_draft():
 
 def test_the_cores_solution_step_for_a_tablet_patient_is_a_switch_in_mg_and_ml():
     """The core's shape for issue #6: the proposal is the solution step, repeated as solution_equivalent."""
-    step = proposed(solution(0.45), -10.0, rule="taper_step_10_percent_as_solution")
+    step = proposed(solution(0.45), -10.0, rule="taper_step_rule_1_as_solution")
     note = "the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure)"
     decision = taper_step(
         current_dose=tablet(0.5, 1),

@@ -38,7 +38,7 @@ def test_page_states_dose_rule_troughs_schedule_and_protocol_version():
         "0.72 mg (0.72 mL of 1 mg/mL oral solution) by mouth twice daily",
         "<strong>−10 %</strong> vs the current dose",
         "Predicted trough 5.2 ng/mL",
-        "taper_step_10_percent",
+        "taper_step_rule_1",
         "version 1.0.0 (NCT04448873)",
         "2026-10-20: 1.78 mg/day → 1.6 mg/day (−10.1 %)",
         "8.4 ng/mL",

@@ -121,7 +121,7 @@ def test_relapse_stabilisation_then_a_new_remission_allows_the_5_percent_step() 
     d = run(_taper(date(2025, 6, 1), orders, (date(2026, 11, 15), 5.0), remission_since=TODAY - timedelta(days=80)))
     remission = next(c for c in d.eligibility[0].criteria if c.criterion_id == "remission")
     assert remission.answer == "not_met"  # 80 days < 2 years: the taper could not START today
-    assert d.proposed_dose is not None and d.proposed_dose.rule == "taper_step_5_percent"
+    assert d.proposed_dose is not None and d.proposed_dose.rule == "taper_step_rule_8"
     assert d.proposed_dose.daily_dose_mg == pytest.approx(0.86)
     assert d.next_trough_due == TODAY + FOLLOW_UP
 

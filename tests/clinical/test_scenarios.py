@@ -247,7 +247,7 @@ def test_after_stabilisation_steps_are_5_percent() -> None:
     d = run(taper(date(2025, 6, 1), orders, (date(2026, 11, 15), 5.0)))
     assert d.phase is Phase.FIVE_PERCENT
     assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(0.86)
-    assert d.proposed_dose.rule == "taper_step_5_percent"
+    assert d.proposed_dose.rule == "taper_step_rule_8"
 
 
 def test_ready_to_stop_after_six_months_at_the_smallest_dose() -> None:
