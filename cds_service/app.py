@@ -64,10 +64,12 @@ def create_app(
         recent=RecentReads(),
     )
     from cds_service.http.logs import install_request_logging
+    from cds_service.http.openapi import openapi
     from cds_service.http.pages import pages
     from cds_service.http.routes import blueprint
 
     app.register_blueprint(blueprint)
     app.register_blueprint(pages)
+    app.register_blueprint(openapi)
     install_request_logging(app)
     return app

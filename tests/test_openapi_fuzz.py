@@ -1,4 +1,5 @@
-"""Fuzz the running app against its own description (docs/openapi.yaml) with schemathesis.
+"""Fuzz the running app against its own description, as it serves it at GET /openapi.yaml
+(fhir_profiles/openapi.yaml with the wire-format schemas inlined), with schemathesis.
 
 The app has JWT off and no FHIR server allowed, so a hook call that passes validation ends in 412
 (or 200 when its prefetch is complete): every answer must be a documented status with a documented
@@ -7,58 +8,28 @@ body, and none a 5xx. Derandomized and bounded, so that CI runs the same example
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import ignored_auth
 from schemathesis.config import SchemathesisConfig
 
 from cds_service.http.logs import install_request_logging
+from cds_service.http.openapi import description
 from cds_service.services import services
 from fhir_profiles.schemas import problems
 from tests.support.app import make_app
 
-ROOT = Path(__file__).resolve().parents[1]
-OPENAPI = ROOT / "docs" / "openapi.yaml"
 MAX_EXAMPLES = 60
 
 pytestmark = pytest.mark.slow
 
 
-def _component_name(ref: str) -> str:
-    stem = Path(ref).name.removesuffix(".schema.json").removesuffix(".json")
-    return "".join(part.capitalize() for part in stem.split("-"))
-
-
-def load_description(path: Path = OPENAPI) -> dict[str, Any]:
-    """docs/openapi.yaml with its file references (the JSON Schemas under fhir_profiles/schemas/)
-    moved into components/schemas, so that one document describes the whole wire format."""
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
-
-    def inline(node: Any, base: Path) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                target = (base / ref).resolve()
-                name = _component_name(ref)
-                if name not in components:
-                    components[name] = {}  # reserve first: schemas may refer to each other
-                    schema = json.loads(target.read_text(encoding="utf-8"))
-                    schema.pop("$schema", None)
-                    schema.pop("$id", None)
-                    components[name] = inline(schema, target.parent)
-                return {**{k: v for k, v in node.items() if k != "$ref"}, "$ref": f"#/components/schemas/{name}"}
-            return {key: inline(value, base) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item, base) for item in node]
-        return node
-
-    return inline(document, path.parent)  # type: ignore[no-any-return]
+def load_description() -> dict[str, Any]:
+    """What GET /openapi.yaml serves (tests/test_openapi_served.py checks that it is this)."""
+    return description()
 
 
 def _without_security(document: dict[str, Any]) -> dict[str, Any]:
