@@ -13,6 +13,7 @@ from typing import Any
 
 from cds_service.config import (
     LOG_LEVEL_ENV,
+    LOG_LEVELS,
     PORT_ENV,
     SANDBOX_ISSUER,
     Settings,
@@ -43,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
         print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
               "can call the service", file=sys.stderr)
-    start_logging()
+    start_logging(settings.log_level)
     if settings.auth.require_jwt and any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers):
         logging.getLogger("sirolimus_cds").warning(
             "trusting the public CDS Hooks sandbox (%s): anyone can get a token it signs; for trials only",
@@ -55,18 +56,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     warm_up()  # in the master, before the fork: every worker starts warm
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
-    run(app, host, port, args.workers)
+    run(app, host, port, args.workers, log_level=settings.log_level)
     return 0
 
 
-def start_logging(default: str = "INFO") -> None:
-    """JSON log lines at $SIROLIMUS_CDS_LOG_LEVEL (else `default`); a wrong level is one line."""
+def start_logging(level: str) -> None:
+    """The service's JSON log lines at `level` (gunicorn's follow it, cds_service/serve.py)."""
     from cds_service.http.logs import configure_logging
 
-    level = os.environ.get(LOG_LEVEL_ENV, default).upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"{LOG_LEVEL_ENV}={level} is not one of DEBUG, INFO, WARNING, ERROR")
-    configure_logging(level)
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{LOG_LEVEL_ENV}={level} is not one of {', '.join(LOG_LEVELS)}")
+    configure_logging(level.upper())
 
 
 def database_or_one_line(settings: Settings, use_database: Callable[[], Any]) -> Any:

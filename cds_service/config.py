@@ -17,9 +17,11 @@ from cds_service.errors import ConfigError
 
 CONFIG_ENV = "SIROLIMUS_CDS_CONFIG"
 # Environment variables that override one key of the file (containers, twelve-factor deployments).
-ENV_OVERRIDES = {"SIROLIMUS_CDS_DATABASE_URL": "database_url", "SIROLIMUS_CDS_REDIS_URL": "redis_url"}
 PORT_ENV = "SIROLIMUS_CDS_PORT"
 LOG_LEVEL_ENV = "SIROLIMUS_CDS_LOG_LEVEL"
+ENV_OVERRIDES = {"SIROLIMUS_CDS_DATABASE_URL": "database_url", "SIROLIMUS_CDS_REDIS_URL": "redis_url",
+                 LOG_LEVEL_ENV: "log_level"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
@@ -83,6 +85,7 @@ class Settings:
     redis_url: str | None = None
     decision_page_days: int = 30
     timezone: str = "UTC"  # the clinic's time zone: "today" for due dates and trough ages
+    log_level: str = "INFO"  # one of LOG_LEVELS: the service's and gunicorn's JSON log lines
     fhir: FhirSettings = field(default_factory=FhirSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -142,8 +145,8 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     defaults = Settings()
     _expect(
         data,
-        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "fhir", "auth", "limits",
-         "database"},
+        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "log_level", "fhir", "auth",
+         "limits", "database"},
         "the top level",
     )
     fhir_raw = _typed(data, "fhir", dict, {})
@@ -190,8 +193,13 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"timezone {timezone!r} is not an IANA time zone name") from exc
+    log_level = str(_typed(data, "log_level", str, defaults.log_level)).upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"log_level (or ${LOG_LEVEL_ENV}) must be one of {', '.join(LOG_LEVELS)}, "
+                          f"got {data['log_level']!r}")
     return Settings(
         timezone=timezone,
+        log_level=log_level,
         public_base_url=(
             _http_url(data["public_base_url"], "public_base_url") if "public_base_url" in data else None
         ),

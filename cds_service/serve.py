@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as refused
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
 from cds_service.errors import ServiceError
+from cds_service.http.logs import JsonFormatter
 from cds_service.http.outcome import operation_outcome
 
 _BAD_REQUEST = (400, "Bad Request", "invalid", "the request is malformed")
@@ -83,7 +85,16 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *,
+class JsonLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own lines (booting, worker exits, errors) as the app's: one JSON object per line."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+
+def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log_level: str = "INFO",
         when_ready: Callable[[], None] | None = None) -> None:
     """Serve `app` with `workers` pre-forked processes of `threads` threads each.
 
@@ -100,6 +111,8 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *,
         {
             **hooks,
             "bind": f"{host}:{port}",
+            "logger_class": "cds_service.serve.JsonLogger",
+            "loglevel": log_level.lower(),
             "workers": workers,
             "threads": threads,
             "worker_class": "cds_service.serve.JsonErrorWorker",

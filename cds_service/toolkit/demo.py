@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from cds_service.config import FhirSettings, Settings
+from cds_service.config import LOG_LEVEL_ENV, FhirSettings, Settings
 from cds_service.errors import ConfigError
 from cds_service.toolkit.check import build_request, current_order_draft, service_for_hook
 from cds_service.toolkit.common import FhirReader, Progress, today
@@ -126,13 +127,14 @@ def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
         except SeedError as exc:
             raise ConfigError(f"loading the synthetic patients failed: {exc}") from None
         progress(f"loaded {len(patients)} synthetic patients into {fhir.base_url}")
-        start_logging(default="WARNING")
+        log_level = os.environ.get(LOG_LEVEL_ENV) or "WARNING"  # the terminal is for the instructions
+        start_logging(log_level)
         settings = demo_settings(workdir, fhir.base_url)
         app = database_or_one_line(settings, lambda: create_app(settings, upgrade_database=True))
         call = first_call(app, fhir, port, workdir, progress)
         app.extensions["sirolimus_cds"].fhir.session.close()  # no worker inherits the first call's sockets
         steps = next_steps(call, fhir, port)
-        run(app, HOST, port, args.workers, when_ready=lambda: print(steps, file=out, flush=True))
+        run(app, HOST, port, args.workers, log_level=log_level, when_ready=lambda: print(steps, file=out, flush=True))
     finally:
         if fhir is not None:
             fhir.stop()
