@@ -71,9 +71,9 @@ class LimitSettings:
 class DatabaseSettings:
     """Bounds on every wait for the database (seconds): beyond them a request is answered 503."""
 
-    connect_timeout_seconds: float = 3.0  # opening a connection (PostgreSQL counts at least 2)
+    connect_timeout_seconds: float = 2.0  # opening a connection (PostgreSQL counts at least 2)
     pool_timeout_seconds: float = 2.0  # waiting for a free connection of the worker's pool
-    statement_timeout_seconds: float = 5.0  # any one statement, commit included
+    statement_timeout_seconds: float = 3.0  # any one statement, commit included
 
 
 @dataclass(frozen=True)
