@@ -91,7 +91,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from cds_service.store import Store
 
     settings = load_settings(args.config)
-    store = Store(settings.database_url, settings.database)
+    # An operator's command: a migration may rewrite a large table, so statements get an hour, not the
+    # seconds a request gets; connecting keeps its bound (a wrong host fails fast).
+    store = Store(settings.database_url, replace(settings.database, statement_timeout_seconds=3600))
     try:
         done = database_or_one_line(settings, lambda: schema.upgrade(store.engine))
     finally:
