@@ -29,6 +29,7 @@ from cards.wording import (
     when,
 )
 from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose, Severity
+from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
 from cds_service.clinical.draft_check import DraftVerdict
 
 FINDING_TITLES = {  # short titles for the core's finding codes, used when its message is too long to lead
@@ -49,10 +50,6 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "no-propranolol-on-record": "No propranolol on record before sirolimus",
     "reduction-during-stabilisation": "Draft reduces during the {stabilisation} stabilisation",
 }
-NOT_BIOEQUIVALENT = (
-    "Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
-    "a new trough is due after the switch."
-)
 # Draft findings whose correction is a different dose (the core's codes, clinical/findings.py).
 DRAFT_BREAKS_PROTOCOL = {"reduction-exceeds-cap", "change-too-soon", "increase-during-taper",
                          "reduction-during-stabilisation"}
@@ -204,10 +201,12 @@ def _dose_suggestions(
                 + trough,
             )
         )
+    switch = None  # the switch to the oral solution offered as an alternative, if any
     for alternative in decision.alternatives:
         made = _alternative_suggestion(decision, alternative, proposed, draft, trough)
         if made is not None:
             out.append(made)
+            switch = made if alternative.kind == "solution_equivalent" else switch
     if trough:
         as_drafted = ("dose unit to correct" if decision.draft_unknown_unit
                       else "no dose entered yet" if decision.draft_missing else "dose as drafted")
@@ -217,7 +216,6 @@ def _dose_suggestions(
     elif tenfold:
         pass  # the correction above is recommended
     else:
-        switch = next((s for s in out if s["label"].startswith(SWITCH_LABEL)), None)
         chosen = switch or (out[-1] if trough else None)
         if chosen is not None:
             chosen["isRecommended"] = True
@@ -355,9 +353,9 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
 
 def _formulation_lines(decision: Decision, proposed: ProposedDose, switch: Alternative | None) -> list[str]:
     if switch is not None:
-        note = detail.md_text(switch.note.strip().rstrip(".")) + "." if switch.note.strip() else ""
-        tail = "" if "bioequivalent" in note else f" {NOT_BIOEQUIVALENT}"
-        return [f"**{TABLETS_CANNOT_STEP}** {note}{tail}".replace("  ", " ")]
+        own = switch.note.strip() not in ("", NOT_BIOEQUIVALENT)  # a note of its own, besides the switch's
+        note = detail.md_text(switch.note.strip().rstrip(".")) + ". " if own else ""
+        return [f"**{TABLETS_CANNOT_STEP}** {note}{NOT_BIOEQUIVALENT}"]
     if decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation:
         return [f"**Formulation change.** {NOT_BIOEQUIVALENT}"]
     return []
@@ -372,7 +370,7 @@ def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | No
     return card(
         kind=CardKind.STOP,
         summary=fit(
-            f"{name}: stop rule met. Stop sirolimus, then {stop.note.split(', then ', 1)[-1]}",
+            f"{name}: stop rule met. Stop sirolimus, then {stop.then or 'keep monitoring'}",
             f"{name}: stop rule met. Stop sirolimus and keep monitoring",
         ),
         indicator=worst(*(f.severity for f in decision.findings)),

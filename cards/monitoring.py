@@ -23,6 +23,7 @@ from cds_service.clinical.decision import (
     ProposedDose,
     ProtocolRef,
 )
+from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
 from cds_service.clinical.protocols import (
     KHE_GUIDED,
     KHE_MAINTENANCE,
@@ -47,7 +48,7 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
     out = [builders[MonitoringKind(item.kind)](decision, item, decision_url, today) for item in items]
     relapse_shown = any(m.kind == MonitoringKind.POSSIBLE_RELAPSE for m in items)
     for finding in decision.findings:
-        if finding.severity == "info" or (relapse_shown and "relapse" in finding.code):
+        if finding.severity == "info" or (relapse_shown and finding.code == "relapse-signal"):
             continue
         out.append(
             card(
@@ -139,8 +140,7 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
                   f"{name}: trough out of range; change to {dose_short(proposed.regimen)}{change}")
     lines = [detail.md_text(item.message)]
     if switch:
-        lines.append("Whole tablets cannot make this change (tablets are never split). The oral solution is not "
-                     "bioequivalent to tablets: a new trough is due after the switch.")
+        lines.append(f"Whole tablets cannot make this change (tablets are never split). {NOT_BIOEQUIVALENT}")
     return card(
         kind=CardKind(item.kind),
         summary=summary,

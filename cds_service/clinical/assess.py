@@ -17,8 +17,9 @@ from .decision import (
     ProposedDose,
     ScheduleStep,
     TroughUsed,
+    Unusable,
 )
-from .dosing import assess_trough, predicted_trough_ng_ml, regimen, weight_problems
+from .dosing import NOT_BIOEQUIVALENT, assess_trough, predicted_trough_ng_ml, regimen, weight_problems
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .facts import Measurement
 from .findings import interacting_drugs, same_day_levels, trough_findings
@@ -31,10 +32,6 @@ from .taper import TaperPlan, TaperStep, _reduction, plan_taper
 from .taper_guard import TaperPause, taper_pauses
 from .timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .titration import _proposal, checked, starting_dose, titrate
-
-NOT_BIOEQUIVALENT = ("the oral solution is not bioequivalent to tablets (tablets give about 27 % higher exposure): "
-                     "a new trough is due after the switch")
-
 
 MAX_AGE_YEARS = 21  # both protocols are paediatric: an older "child" is a record error (not a rule)
 
@@ -85,7 +82,7 @@ def _next_trough(trough: TroughUsed | None, last_change_on: date | None, propose
     if not on_therapy and (proposed is None or not starting):
         return None
     changing = proposed is not None and (current is None or not on_therapy or proposes_change(proposed, current))
-    stale_only = trough is not None and all("days ago: older than" in r for r in trough.reasons_unusable)
+    stale_only = trough is not None and all(k is Unusable.TOO_OLD for k in trough.unusable_kinds)
     clock = TroughClock(today=today, last_change_on=last_change_on, change_proposed=changing,
                         level_drawn_on=trough.drawn_on if trough else None,
                         level_usable=trough is not None and trough.usable, level_only_stale=stale_only,
@@ -169,7 +166,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
             # longer describes the exposure, so no dose is computed from it.
             why = "; ".join(f"drawn before {d.name} started on {d.start.isoformat()}" for d in started_since
                             if d.start is not None)
-            trough = replace(trough, usable=False, reasons_unusable=trough.reasons_unusable + (why,))
+            trough = replace(trough, usable=False, reasons_unusable=trough.reasons_unusable + (why,),
+                             unusable_kinds=trough.unusable_kinds + (Unusable.DRUG_STARTED_SINCE,))
             reasons.append("the latest level cannot be used: " + why)
             missing.append(MissingData("a sirolimus trough drawn since the interacting drug started",
                                        "order a whole-blood trough before the next dose (LOINC 29247-4)"))
@@ -268,7 +266,8 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
         trough_history=tuple(
             # Past levels as measured: "usable" here means only that the value has a known unit.
             TroughUsed(t.value_ng_ml, t.original_value, t.original_unit, t.drawn_on, t.resource,
-                       t.value_ng_ml is not None, () if t.value_ng_ml is not None else ("no known unit",), t.method)
+                       t.value_ng_ml is not None, () if t.value_ng_ml is not None else ("no known unit",), t.method,
+                       () if t.value_ng_ml is not None else (Unusable.UNKNOWN_UNIT,))
             for t in record.troughs if today - timedelta(days=HISTORY_DAYS) <= t.drawn_on <= today
         ),
     )
@@ -294,7 +293,8 @@ def _taper_proposal(plan: TaperPlan, trough: TroughUsed | None, weight: Measurem
         reasons.append("the taper is paused: " + "; ".join(p.what_to_do for p in pauses))
         return None, alternatives, reasons
     if plan.stop_due_on is not None and plan.phase is Phase.READY_TO_STOP:
-        alternatives.append(Alternative("stop", None, "stop sirolimus, then monitor the trough and platelets monthly"))
+        alternatives.append(Alternative("stop", None, "stop sirolimus, then monitor the trough and platelets monthly",
+                                        then="monitor the trough and platelets monthly"))
         return None, alternatives, reasons
     step = plan.step or plan.solution_step
     if step is None:

@@ -8,7 +8,7 @@ words them. Dates are `datetime.date`; every number carries its unit in its name
     ├── arm: ArmAssignment | None           arm + how it was known (careplan / research_subject / default_assumed)
     ├── phase: Phase | None
     ├── eligibility: tuple[Eligibility]     per protocol: criteria, each met / not_met / unknown + evidence
-    ├── troughs_used: tuple[TroughUsed]
+    ├── troughs_used: tuple[TroughUsed]     each reason not usable: a message and its Unusable kind
     ├── last_dose_change: DoseChange | None
     ├── current_dose: DoseRegimen | None
     ├── draft_check: DraftCheck | None      the draft: follows / departs / dangerous, predicted trough
@@ -51,6 +51,23 @@ class Phase(enum.StrEnum):
     FIVE_PERCENT = "five_percent"  # rule 8, reductions of at most 5 % a month
     READY_TO_STOP = "ready_to_stop"  # the stop rule (choice) is met
     STOPPED = "stopped"  # no sirolimus in force after a taper
+
+
+class Unusable(enum.StrEnum):
+    """Why a level cannot be used to compute a dose: the kind a rule reads, next to the message a
+    person reads (`TroughUsed.reasons_unusable`). Rules never match the wording."""
+
+    NOT_FINAL = "not_final"  # result status not accepted
+    BELOW_RANGE = "below_range"  # censored "<2": below the assay's range (decision 0011)
+    ABOVE_RANGE = "above_range"  # censored ">30": above the assay's range, possibly toxic
+    UNKNOWN_UNIT = "unknown_unit"
+    IMPLAUSIBLE = "implausible"  # <= 0 or above the plausible maximum
+    BELOW_MINIMUM = "below_minimum"  # below the plausible minimum (the assays' LLOQ, decision 0011)
+    NOT_A_TROUGH = "not_a_trough"  # the sample is recorded as a peak, random, ...
+    BEFORE_CHANGE = "before_change"  # drawn at the previous dose
+    BEFORE_STEADY_STATE = "before_steady_state"
+    TOO_OLD = "too_old"
+    DRUG_STARTED_SINCE = "drug_started_since"  # an interacting drug started after the draw
 
 
 class MonitoringKind(enum.StrEnum):
@@ -138,8 +155,13 @@ class TroughUsed:
     drawn_on: date
     observation_id: str  # the reference, "Observation/abc"
     usable: bool
-    reasons_unusable: tuple[str, ...] = ()
+    reasons_unusable: tuple[str, ...] = ()  # for people: why not usable
     method: str | None = None  # assay, when the Observation records it
+    unusable_kinds: tuple[Unusable, ...] = ()  # for rules: the kind of each reason, in the same order
+
+    def reason(self, kind: Unusable) -> str | None:
+        """The message of the first reason of this kind (None: the level has no such problem)."""
+        return next((r for k, r in zip(self.unusable_kinds, self.reasons_unusable, strict=False) if k is kind), None)
 
 
 @dataclass(frozen=True)
@@ -197,6 +219,7 @@ class Alternative:
     kind: Literal["keep_current", "five_percent_step", "solution_equivalent", "stop"]
     dose: ProposedDose | None
     note: str
+    then: str = ""  # what follows the alternative, on its own (stop: "monitor the trough and platelets monthly")
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ import math
 from collections.abc import Sequence
 from datetime import date
 
-from .decision import DoseRegimen, Formulation, TroughUsed
+from .decision import DoseRegimen, Formulation, TroughUsed, Unusable
 from .facts import Measurement, Trough
 from .protocols import Measuring, SanityLimits, TroughRules
 
 
-def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date
-                    ) -> tuple[str, ...]:
-    """Why a level cannot be used to compute a dose (empty = usable).
+def trough_reasons(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date
+                   ) -> tuple[tuple[Unusable, str], ...]:
+    """Why a level cannot be used to compute a dose, each as its kind and its message (empty = usable).
 
     Label: "hold a dose for 7-14 days before the next adjustment, because levels before steady state
     mislead"; clinical-protocol.md 3: "An unknown or missing unit on a level is never guessed".
@@ -21,43 +21,56 @@ def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRu
     a level below `plausible_min_ng_ml` (the assays' lower limit of quantitation) is not a value
     to scale a dose from either (decision 0011).
     """
-    problems = []
+    problems: list[tuple[Unusable, str]] = []
     if trough.status not in rules.accepted_statuses:
-        problems.append(f"result status is '{trough.status}', not final")
+        problems.append((Unusable.NOT_FINAL, f"result status is '{trough.status}', not final"))
     if trough.comparator is not None:
-        side = "below" if trough.comparator.startswith("<") else "above"
+        below = trough.comparator.startswith("<")
         shown = "" if trough.original_value is None else f"{trough.original_value:g} {trough.original_unit or ''}"
-        problems.append(f"reported as {trough.comparator}{shown.strip()}: {side} the assay's range, "
-                        "not a value to scale a dose from")
+        problems.append((Unusable.BELOW_RANGE if below else Unusable.ABOVE_RANGE,
+                         f"reported as {trough.comparator}{shown.strip()}: {'below' if below else 'above'} "
+                         "the assay's range, not a value to scale a dose from"))
     if trough.value_ng_ml is None:
-        problems.append(f"unit '{trough.original_unit or 'missing'}' is not ng/mL, ug/L or nmol/L")
+        problems.append((Unusable.UNKNOWN_UNIT,
+                         f"unit '{trough.original_unit or 'missing'}' is not ng/mL, ug/L or nmol/L"))
     elif trough.comparator is not None:
         pass  # a bound, already unusable: its number is not checked as if it were a value
     elif trough.value_ng_ml <= 0 or trough.value_ng_ml > rules.plausible_max_ng_ml:
-        problems.append(f"{trough.value_ng_ml:g} ng/mL is implausible (expected above 0 and at most "
-                        f"{rules.plausible_max_ng_ml:g} ng/mL)")
+        problems.append((Unusable.IMPLAUSIBLE,
+                         f"{trough.value_ng_ml:g} ng/mL is implausible (expected above 0 and at most "
+                         f"{rules.plausible_max_ng_ml:g} ng/mL)"))
     elif trough.value_ng_ml < rules.plausible_min_ng_ml:
-        problems.append(f"{trough.value_ng_ml:g} ng/mL is below the plausible minimum of "
-                        f"{rules.plausible_min_ng_ml:g} ng/mL (the assays' lower limit of quantitation): "
-                        "not a value to scale a dose from")
+        problems.append((Unusable.BELOW_MINIMUM,
+                         f"{trough.value_ng_ml:g} ng/mL is below the plausible minimum of "
+                         f"{rules.plausible_min_ng_ml:g} ng/mL (the assays' lower limit of quantitation): "
+                         "not a value to scale a dose from"))
     marker = next((m for m in rules.non_trough_markers if m in trough.sample_text), None)
     if marker:
-        problems.append(f"the sample is recorded as '{marker}', not a trough")
+        problems.append((Unusable.NOT_A_TROUGH, f"the sample is recorded as '{marker}', not a trough"))
     if last_change_on is not None and trough.drawn_on < last_change_on:
-        problems.append(f"drawn before the dose change of {last_change_on.isoformat()}, at the previous dose")
+        problems.append((Unusable.BEFORE_CHANGE,
+                         f"drawn before the dose change of {last_change_on.isoformat()}, at the previous dose"))
     elif last_change_on is not None and (trough.drawn_on - last_change_on).days < rules.steady_state_days:
-        problems.append(f"drawn {(trough.drawn_on - last_change_on).days} days after the dose change of "
-                        f"{last_change_on.isoformat()}, before steady state ({rules.steady_state_days} days)")
+        problems.append((Unusable.BEFORE_STEADY_STATE,
+                         f"drawn {(trough.drawn_on - last_change_on).days} days after the dose change of "
+                         f"{last_change_on.isoformat()}, before steady state ({rules.steady_state_days} days)"))
     if (today - trough.drawn_on).days > rules.max_age_days:
-        problems.append(f"drawn {(today - trough.drawn_on).days} days ago: older than "
-                        f"{rules.max_age_days} days")
+        problems.append((Unusable.TOO_OLD, f"drawn {(today - trough.drawn_on).days} days ago: older than "
+                                           f"{rules.max_age_days} days"))
     return tuple(problems)
 
 
+def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date
+                    ) -> tuple[str, ...]:
+    """The messages of `trough_reasons` (empty = usable)."""
+    return tuple(message for _, message in trough_reasons(trough, last_change_on, rules, today))
+
+
 def assess_trough(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date) -> TroughUsed:
-    problems = trough_problems(trough, last_change_on, rules, today)
+    reasons = trough_reasons(trough, last_change_on, rules, today)
     return TroughUsed(trough.value_ng_ml, trough.original_value, trough.original_unit, trough.drawn_on,
-                      trough.resource, not problems, problems, trough.method)
+                      trough.resource, not reasons, tuple(m for _, m in reasons), trough.method,
+                      tuple(k for k, _ in reasons))
 
 
 def linear_dose_mg(current_daily_mg: float, trough_ng_ml: float, target_ng_ml: float) -> float:
@@ -68,6 +81,11 @@ def linear_dose_mg(current_daily_mg: float, trough_ng_ml: float, target_ng_ml: f
 def predicted_trough_ng_ml(trough_ng_ml: float, at_daily_mg: float, new_daily_mg: float) -> float:
     """Protocol rule 4: "the linear relation between dose and concentration"."""
     return trough_ng_ml * new_daily_mg / at_daily_mg
+
+
+# The one wording of clinical-protocol.md 2 (the alternative's note, the cards, the decision page).
+NOT_BIOEQUIVALENT = ("Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
+                     "a new trough is due after the switch.")
 
 
 def exposure_factor(from_form: Formulation | None, to_form: Formulation | None, measuring: Measuring) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from .decision import Evidence, Finding, Phase, TroughUsed
+from .decision import Evidence, Finding, Phase, TroughUsed, Unusable
 from .dosing import sanity_problems, tenfold_apart
 from .draft import DraftOrder
 from .facts import Trough
@@ -51,25 +51,25 @@ def trough_findings(trough: TroughUsed | None, plausible_max_ng_ml: float) -> tu
         return ()
     ev = (Evidence(trough.observation_id, trough.original_value, trough.original_unit, trough.drawn_on),)
     found = []
-    censored = next((r for r in trough.reasons_unusable if r.startswith("reported as ")), None)
-    above_range = censored is not None and censored.startswith("reported as >")
+    above_range = trough.reason(Unusable.ABOVE_RANGE)
+    censored = above_range or trough.reason(Unusable.BELOW_RANGE)
     if censored is not None:
         # ">30 ng/mL" may be a toxic level: critical; "<2" cannot scale a dose: a warning.
-        found.append(Finding("trough-censored", "critical" if above_range else "warning",
+        found.append(Finding("trough-censored", "critical" if above_range is not None else "warning",
                              f"sirolimus level {censored}", ev))
     elif trough.value_ng_ml is not None and trough.value_ng_ml > plausible_max_ng_ml:
         found.append(Finding("trough-implausible-high", "critical",
                              f"sirolimus level {trough.value_ng_ml:g} ng/mL is above {plausible_max_ng_ml:g} "
                              "ng/mL: verify the sample and the patient now (possible overdose or error)", ev))
-    elif trough.value_ng_ml is not None and (trough.value_ng_ml <= 0 or any(
-            "below the plausible minimum" in r for r in trough.reasons_unusable)):
+    elif trough.value_ng_ml is not None and (trough.value_ng_ml <= 0
+                                             or Unusable.BELOW_MINIMUM in trough.unusable_kinds):
         found.append(Finding("trough-implausible", "warning",
                              f"sirolimus level {trough.value_ng_ml:g} ng/mL is not plausible", ev))
     if trough.value_ng_ml is None:
         # Issue #4: a level without a unit is missing data (an info card saying what to order), not a warning.
         found.append(Finding("trough-unit-unknown", "info",
                              f"the level's unit '{trough.original_unit or 'missing'}' is unknown: not used", ev))
-    if any("before steady state" in r for r in trough.reasons_unusable):
+    if Unusable.BEFORE_STEADY_STATE in trough.unusable_kinds:
         found.append(Finding("trough-too-soon", "warning",
                              "the level was drawn before steady state after the last dose change: repeat it", ev))
     return tuple(found)
