@@ -127,7 +127,7 @@ def test_serve_refuses_a_database_behind_this_release_and_names_the_command(tmp_
 def test_serve_dev_brings_a_trial_database_to_the_newest_schema(tmp_path, monkeypatch):
     database_url = f"sqlite:///{tmp_path / 'trial.db'}"
     started = []
-    monkeypatch.setattr("cds_service.serve.run", lambda app, *args: started.append(app))
+    monkeypatch.setattr("cds_service.serve.run", lambda app, *args, **options: started.append(app))
 
     assert main(["serve", "--dev", "--port", str(free_port()), "--config", str(_config(tmp_path, database_url))]) == 0
 
