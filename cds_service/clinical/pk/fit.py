@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .model import Child, Dose, FloatArray, concentrations, dose_arrays, steady_state_trough
+from .model import Child, Dose, FloatArray, concentrations_ascending, dose_arrays, steady_state_trough
 from .priors import Prior
 
 Z80 = 1.2815515655446004  # standard normal 90th centile: two-sided 80 % interval
@@ -42,9 +42,9 @@ class Fit:
     troughs_used: int
 
     def curve(self, sample_h: FloatArray, doses: list[Dose]) -> FloatArray:
-        """Fitted concentrations (ng/mL) at the sample times, for the decision page's chart."""
+        """Fitted concentrations (ng/mL) at ascending sample times, for the decision page's chart."""
         times, amounts = dose_arrays(doses, self.prior.bioavailability)
-        return concentrations(sample_h, times, amounts, ka=self.ka_per_h, cl=self.cl_l_per_h, v=self.v_l)
+        return concentrations_ascending(sample_h, times, amounts, ka=self.ka_per_h, cl=self.cl_l_per_h, v=self.v_l)
 
     def aim_dose_mg(self, target_ng_ml: float, per_day: int, formulation: str = "solution") -> float:
         """The dose per administration whose predicted steady-state trough is target_ng_ml."""

@@ -17,7 +17,7 @@ from cds_service.clinical.pk import (
     regimen,
     steady_state_trough,
 )
-from cds_service.clinical.pk.model import concentrations, dose_arrays
+from cds_service.clinical.pk.model import concentrations, concentrations_ascending, dose_arrays
 from cds_service.clinical.pk.priors import parse_prior
 from cds_service.clinical.pk.virtual import draw_child, starting_regimen
 from fhir_profiles import load_json
@@ -47,6 +47,23 @@ def test_tablet_gives_27_percent_more_exposure_than_solution():
     c_sol = concentrations(t, *dose_arrays(sol, prior.bioavailability), ka=prior.ka_per_h, cl=cl, v=v)[0]
     c_tab = concentrations(t, *dose_arrays(tab, prior.bioavailability), ka=prior.ka_per_h, cl=cl, v=v)[0]
     assert c_tab / c_sol == pytest.approx(1.27, rel=1e-9)
+
+
+@pytest.mark.parametrize("prior_id", ["chen-2020-khe", "fan-2024"])
+def test_the_chart_curve_is_the_superposition_over_every_earlier_dose(prior_id):
+    """The decision page's curve (carried from sample to sample) is the dose-by-dose sum at every sample:
+    two years of changing doses, frequencies and formulations, samples before the first dose, between
+    doses and exactly at a dose (which has not yet counted)."""
+    prior = load_prior(prior_id)
+    cl, v = prior.typical_cl(9.0, 1.0, None), prior.typical_v(9.0)
+    doses = [*regimen(24.0 * 3, 24.0 * 300, 0.4, 2), *regimen(24.0 * 300, 24.0 * 500, 0.9, 1, "tablet"),
+             *regimen(24.0 * 520, 24.0 * 730, 0.25, 2)]
+    times, amounts = dose_arrays(doses, prior.bioavailability)
+    sample = np.array([0.0, 24.0 * 3, *(24.0 * d + 7.9 for d in range(4, 735)), 24.0 * 800])
+    expected = concentrations(sample, times, amounts, ka=prior.ka_per_h, cl=cl, v=v)
+    curve = concentrations_ascending(sample, times, amounts, ka=prior.ka_per_h, cl=cl, v=v)
+    assert curve[:2].tolist() == [0.0, 0.0]
+    assert curve == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_clearance_matures_in_infancy_half_at_0_44_years():
