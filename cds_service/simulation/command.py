@@ -86,6 +86,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.suffix.lower() != ".png":
         print(f"simulate: --out must name a .png file, got {args.out}", file=sys.stderr)
         return EXIT_USAGE
+    if args.out is not None and not args.out.resolve().parent.is_dir():
+        print(f"simulate: the folder of --out does not exist: {args.out.resolve().parent}", file=sys.stderr)
+        return EXIT_USAGE
     arms = tuple(dict.fromkeys(args.protocol or ARMS))
     bar = ProgressBar(len(arms) * args.patients, sys.stderr)
     by_arm = simulate(arms, args.patients, args.months, args.seed, bar)

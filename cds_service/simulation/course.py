@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cds_service.clinical.decision import Decision, MonitoringKind, Phase, ProposedDose
+from cds_service.clinical.pk.fit import Prediction
 from cds_service.clinical.pk.priors import Prior
 from cds_service.clinical.protocols import Protocol
 from cds_service.clinical.record import PatientRecord, build_record
@@ -47,11 +48,22 @@ from .cohort import (
 
 ACTION_DUE = {MonitoringKind.DOSE_CHANGE_DUE, MonitoringKind.TAPER_STEP_DUE, MonitoringKind.POSSIBLE_RELAPSE}
 MONTH_DAYS = 30
+STEADY_DAYS = 14  # a forecast is scored on a level drawn at least this long after the change
 REPEAT_DAYS = 7  # a level the service asks to repeat now is drawn a week later
 KHE_HISTORY_DAYS = 240  # doses simulated before day 0 (steady state, and two earlier troughs)
 FULL_LABS_DAYS = 90  # liver and kidney labs quarterly; platelets at every KHE visit (relapse check)
 NORMAL_PLATELETS = 280.0
 TROUGH_HOUR = 8.0 - 5 / 60  # the time of day the true trough is read for time in band
+
+
+@dataclass(frozen=True, kw_only=True)
+class Forecast:
+    """What the linear rule and the PK model said the level would be on the dose just ordered."""
+
+    from_day: date
+    daily_mg: float
+    linear_ng_ml: float
+    model: Prediction
 
 
 @dataclass(kw_only=True)
@@ -69,6 +81,11 @@ class Course:
     troughs_outside_sanity: int = 0
     days_in_band: int = 0
     days_on_drug: int = 0
+    # |error| of each proposal's predicted trough against the next level measured on it (>= 14 days later)
+    linear_errors: list[float] = field(default_factory=list)
+    model_errors: list[float] = field(default_factory=list)
+    model_inside: list[bool] = field(default_factory=list)
+    pending: Forecast | None = None
     orders: list[tuple[date, float]] = field(default_factory=list)  # (first day, daily mg) of each order
     # one value per day of the course: dose (mg/kg/day) and true trough (ng/mL)
     daily_mg_per_kg: list[float] = field(default_factory=list)
@@ -77,6 +94,16 @@ class Course:
     @property
     def time_in_band(self) -> float | None:
         return self.days_in_band / self.days_on_drug if self.days_on_drug else None
+
+    def score(self, day: date, daily_mg: float, measured_ng_ml: float) -> None:
+        """Compare the pending forecast with a level measured on its dose, at steady state."""
+        f = self.pending
+        if f is None or abs(f.daily_mg - daily_mg) > 1e-9 or (day - f.from_day).days < STEADY_DAYS:
+            return
+        self.linear_errors.append(abs(f.linear_ng_ml / measured_ng_ml - 1))
+        self.model_errors.append(abs(f.model.median_ng_ml / measured_ng_ml - 1))
+        self.model_inside.append(f.model.low_ng_ml <= measured_ng_ml <= f.model.high_ng_ml)
+        self.pending = None
 
 
 class ChildChart:
@@ -208,6 +235,7 @@ def follow(patient: VirtualPatient, prior: Prior, protocol: Protocol, day0: date
         current = chart.current(day)
         if current is not None:
             value = _draw(chart, prior, origin, day, rng)
+            course.score(day, float(current.daily_mg), value)
             course.troughs_drawn += 1
             course.troughs_outside_sanity += not (protocol.trough.plausible_min_ng_ml <= value
                                                   <= protocol.trough.plausible_max_ng_ml)
@@ -272,6 +300,10 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
         course.completed_taper = True
     elif proposed is not None and not _same_dose(proposed, current):
         chart.steps.append(_step_from(proposed, tomorrow, proposed.rule))
+        model = dosing.model.proposal if dosing.model is not None else None
+        if model is not None and proposed.predicted_trough_ng_ml is not None:
+            course.pending = Forecast(from_day=tomorrow, daily_mg=float(chart.steps[-1].daily_mg),
+                                      linear_ng_ml=proposed.predicted_trough_ng_ml, model=model)
         if proposed.rule == "relapse_return_to_effective_dose":
             course.relapse_returns += 1
             return dosing.next_trough_due, False

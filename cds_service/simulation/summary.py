@@ -16,6 +16,10 @@ from .course import MONTH_DAYS, Course
 BOOTSTRAP_RESAMPLES = 2000
 
 
+def _median_percent(errors: list[float]) -> float | None:
+    return 100 * float(np.median(errors)) if errors else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Figure:
     name: str
@@ -35,6 +39,10 @@ METRICS: tuple[tuple[str, str, Callable[[Course], float | None]], ...] = (
     ("completed tapers", "%", lambda c: 100.0 * c.completed_taper),
     ("troughs outside the sanity range", "per child", lambda c: c.troughs_outside_sanity),
     ("troughs drawn", "per child", lambda c: c.troughs_drawn),
+    ("next level |error|: linear rule (median)", "%", lambda c: _median_percent(c.linear_errors)),
+    ("next level |error|: PK model (median)", "%", lambda c: _median_percent(c.model_errors)),
+    ("next level inside the model's 80 % interval", "%",
+     lambda c: 100 * float(np.mean(c.model_inside)) if c.model_inside else None),
 )
 
 

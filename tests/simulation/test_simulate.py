@@ -66,3 +66,28 @@ def test_a_level_calling_for_more_than_a_doubling_counts_as_a_dose_held(trough: 
     from tests.clinical.test_scenarios import TODAY, baseline, run
 
     assert _change_withheld(run(baseline(trough)), TODAY) is held
+
+
+def test_a_forecast_is_scored_only_on_a_level_at_steady_state_on_its_own_dose() -> None:
+    from datetime import date
+
+    from cds_service.clinical.pk.fit import Prediction
+    from cds_service.simulation.course import Course, Forecast
+
+    course = Course(patient=None)  # type: ignore[arg-type]
+    course.pending = Forecast(from_day=date(2026, 3, 1), daily_mg=1.0, linear_ng_ml=6.0,
+                              model=Prediction(median_ng_ml=5.0, low_ng_ml=4.0, high_ng_ml=7.0))
+    course.score(date(2026, 3, 10), 1.0, 5.0)  # 9 days: before steady state
+    course.score(date(2026, 3, 20), 0.9, 5.0)  # another dose
+    assert course.linear_errors == []
+    course.score(date(2026, 3, 20), 1.0, 5.0)
+    assert course.linear_errors == [pytest.approx(0.2)] and course.model_errors == [0.0]
+    assert course.model_inside == [True] and course.pending is None
+
+
+@pytest.mark.parametrize("out", ["cohort.svg", "missing-folder/cohort.png"])
+def test_a_wrong_out_path_is_one_line_and_exit_2(out: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--patients", "1", "--months", "1", "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simulate: ") and len(err.strip().splitlines()) == 1
