@@ -62,8 +62,13 @@ def _residual_sd(prior: Prior, pred: FloatArray) -> FloatArray:
 
 def fit_map(
     prior: Prior, child: Child, doses: list[Dose], trough_h: list[float], trough_ng_ml: list[float],
+    trough_age_years: list[float] | None = None,
 ) -> Fit:
-    """Fit eta (log CL deviation) to the troughs; raises ModelUnusable with the reason."""
+    """Fit eta (log CL deviation) to the troughs; raises ModelUnusable with the reason.
+
+    With `trough_age_years` each level is predicted with the clearance maturation of the child's age when
+    it was drawn (an infant's clearance can triple in months, decision 0164); weight stays the current.
+    """
     if not trough_ng_ml:
         raise ModelUnusable("no usable trough to fit the model to")
     if not doses:
@@ -81,10 +86,13 @@ def fit_map(
     mask = dt > 0
     dtp = np.where(mask, dt, 0.0)
     absorbed = np.where(mask, np.exp(-ka * dtp), 0.0) @ amounts  # independent of CL
+    now = prior.maturation(child.age_years)
+    scale = np.ones(len(obs)) if trough_age_years is None else np.array(
+        [prior.maturation(max(age, 0.01)) / now for age in trough_age_years], dtype=np.float64)
 
     def predict(eta: float) -> FloatArray:
-        k = cl_typ * math.exp(eta) / v
-        eliminated = np.where(mask, np.exp(-k * dtp), 0.0) @ amounts
+        k = cl_typ * math.exp(eta) * scale / v
+        eliminated = np.where(mask, np.exp(-k[:, None] * dtp), 0.0) @ amounts
         return np.asarray(1000.0 * ka / (v * (ka - k)) * (eliminated - absorbed), dtype=np.float64)
 
     def objective(eta: float) -> float:

@@ -125,7 +125,8 @@ def model_view(decision: Decision, protocol: Protocol | None, age_years: float |
         origin = min(p.on for p in decision.dose_history) if decision.dose_history else today
         levels = [(t.drawn_on, t.value_ng_ml) for t in usable if t.drawn_on > origin]
         fit = fit_map(load_prior(prior_id), Child(weight_kg=decision.weight_kg, age_years=age_years), doses,
-                      [_hours(origin, d, 8.0 - 5 / 60) for d, _ in levels], [v for _, v in levels if v is not None])
+                      [_hours(origin, d, 8.0 - 5 / 60) for d, _ in levels], [v for _, v in levels if v is not None],
+                      [age_years - (today - d).days / 365.25 for d, _ in levels])
     except ModelUnusable as why:
         return ModelView(prior_id=prior_id, unusable_reason=str(why))
     proposed = decision.proposed_dose.regimen if decision.proposed_dose else None
