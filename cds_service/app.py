@@ -65,11 +65,14 @@ def create_app(
     )
     from cds_service.http.logs import install_request_logging
     from cds_service.http.openapi import openapi
+    from cds_service.http.operations import install_metrics, operations
     from cds_service.http.pages import pages
     from cds_service.http.routes import blueprint
 
     app.register_blueprint(blueprint)
     app.register_blueprint(pages)
     app.register_blueprint(openapi)
+    app.register_blueprint(operations)
     install_request_logging(app)
+    install_metrics(app)
     return app

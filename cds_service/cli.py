@@ -14,6 +14,7 @@ from typing import Any
 from cds_service.config import (
     LOG_LEVEL_ENV,
     LOG_LEVELS,
+    METRICS_PORT_ENV,
     PORT_ENV,
     SANDBOX_ISSUER,
     Settings,
@@ -24,7 +25,15 @@ from cds_service.errors import ConfigError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from cds_service.serve import metrics_directory
+
+    with metrics_directory():  # before anything imports prometheus_client
+        return _serve_in(args)
+
+
+def _serve_in(args: argparse.Namespace) -> int:
     from cds_service.app import create_app
+    from cds_service.http.operations import METRICS_PORT
     from cds_service.serve import run
 
     settings = load_settings(args.config)
@@ -52,6 +61,12 @@ def _serve(args: argparse.Namespace) -> int:
     # --dev brings a trial database to the newest schema; otherwise `db upgrade` is an operator's step.
     app = database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
     port_is_free(host, port)
+    metrics_port = _metrics_port(args, port)
+    if metrics_port is not None:
+        port_is_free(host, metrics_port)
+        app.config[METRICS_PORT] = metrics_port
+        print(f"metrics on http://{host}:{metrics_port}/metrics (worker samples in "
+              f"{os.environ.get('PROMETHEUS_MULTIPROC_DIR')})", file=sys.stderr)
     from cds_service.warm import warm_up
 
     warm_up()  # in the master, before the fork: every worker starts warm
@@ -118,6 +133,19 @@ def port_is_free(host: str, port: int) -> None:
                           f"--port or ${PORT_ENV}") from None
 
 
+def _metrics_port(args: argparse.Namespace, port: int) -> int | None:
+    """--metrics-port, else $SIROLIMUS_CDS_METRICS_PORT, else none (no /metrics listener)."""
+    raw = str(args.metrics_port) if args.metrics_port is not None else os.environ.get(METRICS_PORT_ENV, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"the metrics port {raw} is not a port number (1-65535)")
+    if int(raw) == port:
+        raise ConfigError(f"the metrics port must differ from the service's port ({port}): /metrics is not "
+                          "served where the EHR calls")
+    return int(raw)
+
+
 def env_port() -> int:
     raw = os.environ.get(PORT_ENV, "8080")
     if not raw.isdigit() or not 0 < int(raw) < 65536:
@@ -146,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-sandbox", action="store_true",
                        help="also accept tokens from the public CDS Hooks sandbox (trials only; logged as WARNING)")
     serve.add_argument("--dev", action="store_true", help="local trial: JWT off, bind 127.0.0.1 only")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help=f"also listen on this port for /metrics and the probes (default ${METRICS_PORT_ENV}, "
+                       "else no metrics listener)")
     serve.set_defaults(func=_serve)
 
     db = sub.add_parser("db", help="the audit database: schema upgrades")

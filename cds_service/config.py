@@ -18,6 +18,7 @@ from cds_service.errors import ConfigError
 CONFIG_ENV = "SIROLIMUS_CDS_CONFIG"
 # Environment variables that override one key of the file (containers, twelve-factor deployments).
 PORT_ENV = "SIROLIMUS_CDS_PORT"
+METRICS_PORT_ENV = "SIROLIMUS_CDS_METRICS_PORT"
 LOG_LEVEL_ENV = "SIROLIMUS_CDS_LOG_LEVEL"
 ENV_OVERRIDES = {"SIROLIMUS_CDS_DATABASE_URL": "database_url", "SIROLIMUS_CDS_REDIS_URL": "redis_url",
                  LOG_LEVEL_ENV: "log_level"}

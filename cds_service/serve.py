@@ -10,8 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
 import socket
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -36,6 +40,28 @@ _REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
     (refused.ParseException, _BAD_REQUEST),
 )
 access_log = logging.getLogger("sirolimus_cds.access")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for one `serve`, removed when it stops (cds_service.metrics).
+
+    Entered before anything imports prometheus_client, which picks its value store on import. Only the
+    process that made the directory removes it: a gunicorn worker exits through the same stack.
+    """
+    owner, previous = os.getpid(), os.environ.get(MULTIPROC_ENV)
+    directory = Path(tempfile.mkdtemp(prefix="sirolimus-cds-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+            if previous is None:
+                os.environ.pop(MULTIPROC_ENV, None)
+            else:
+                os.environ[MULTIPROC_ENV] = previous
 
 
 def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
@@ -96,21 +122,26 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]
 
 def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log_level: str = "INFO",
         when_ready: Callable[[], None] | None = None) -> None:
-    """Serve `app` with `workers` pre-forked processes of `threads` threads each.
+    """Serve `app` with `workers` pre-forked processes of `threads` threads each, and a second listener
+    for /metrics and the probes when the app names its port (`serve --metrics-port`).
 
     Threads because a hook call mostly waits on the FHIR server; the app is built before forking,
     so configuration errors stop the command before any worker starts. No database connection
     crosses the fork: the master closes its pool, and each worker starts with an empty one.
     `when_ready` is called once the port is bound, as the workers start.
     """
+    from cds_service.http.operations import METRICS_PORT
+    from cds_service.metrics import worker_exited
+
     hooks: dict[str, Any] = {"when_ready": lambda _arbiter: when_ready()} if when_ready else {}
+    metrics_port = app.config.get(METRICS_PORT)
     store = app.extensions["sirolimus_cds"].store
     store.close()
     GunicornServer(
         app,
         {
             **hooks,
-            "bind": f"{host}:{port}",
+            "bind": [f"{host}:{port}", *([f"{host}:{metrics_port}"] if metrics_port else [])],
             "logger_class": "cds_service.serve.JsonLogger",
             "loglevel": log_level.lower(),
             "workers": workers,
@@ -122,5 +153,6 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log
             "accesslog": None,  # the app writes its own structured request log, without tokens
             "limit_request_field_size": 16384,
             "post_fork": lambda _server, _worker: store.after_fork(),
+            "child_exit": lambda _server, worker: worker_exited(worker.pid),
         },
     ).run()

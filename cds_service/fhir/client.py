@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from cds_service import strict_json
+from cds_service import metrics, strict_json
 from cds_service.config import FhirSettings
 from cds_service.fhir.urls import Unnormalisable, canonical_url, is_under
 
@@ -40,15 +40,21 @@ __all__ = ["Deadline", "FhirClient", "FhirFetchError", "MAX_REDIRECTS", "NotAllo
 
 
 class FhirFetchError(Exception):
-    """Data could not be had from the FHIR server; `reason` is safe to show (no token, no PHI)."""
+    """Data could not be had from the FHIR server; `reason` is safe to show (no token, no PHI), `cause`
+    is one word of a closed set, for the metrics (timeout, connection, refused-token, not-found,
+    rate-limited, redirect, server-error, too-large, bad-response, too-many-pages, bad-token, not-allowed)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: str = "bad-response") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause
 
 
 class NotAllowed(FhirFetchError):
     """The URL is not under a configured FHIR base URL: no request is sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, "not-allowed")
 
 
 @dataclass
@@ -65,7 +71,7 @@ class Deadline:
     def remaining(self) -> float:
         left = self.expires_at - self.clock()
         if left <= 0:
-            raise FhirFetchError("timed out")
+            raise FhirFetchError("timed out", "timeout")
         return left
 
 
@@ -81,6 +87,13 @@ class FhirClient:
 
     def allowed_base(self, fhir_server: str) -> str:
         """`fhir_server` in canonical form when it falls under a configured base; raises NotAllowed otherwise."""
+        try:
+            return self._allowed_base(fhir_server)
+        except NotAllowed:
+            metrics.instruments().fhir_read_failures.labels(cause="not-allowed").inc()
+            raise
+
+    def _allowed_base(self, fhir_server: str) -> str:
         try:
             canonical = canonical_url(fhir_server)
         except Unnormalisable as exc:
@@ -98,6 +111,16 @@ class FhirClient:
         must fall under `base` (itself under a configured base): otherwise no request is sent. At most
         MAX_REDIRECTS redirects are followed, each checked the same way (decision 0120).
         """
+        started = time.perf_counter()
+        try:
+            return self._get(base, relative, token, deadline)
+        except FhirFetchError as exc:
+            metrics.instruments().fhir_read_failures.labels(cause=exc.cause).inc()
+            raise
+        finally:
+            metrics.instruments().fhir_read_seconds.observe(time.perf_counter() - started)
+
+    def _get(self, base: str, relative: str, token: str | None, deadline: Deadline) -> dict[str, Any]:
         absolute = relative.startswith(("http://", "https://"))
         url = self._checked(base, relative if absolute else f"{base}/{relative.lstrip('/')}",
                             "a URL to read points outside the allowed FHIR server")
@@ -148,7 +171,8 @@ class FhirClient:
             if next_url is None:
                 return resources
             if pages_read >= self.settings.max_pages or next_url in seen_links:
-                raise FhirFetchError(f"search results continue past {self.settings.max_pages} pages")
+                metrics.instruments().fhir_read_failures.labels(cause="too-many-pages").inc()
+                raise FhirFetchError(f"search results continue past {self.settings.max_pages} pages", "too-many-pages")
             seen_links.add(next_url)
             bundle = self.get(base, next_url, token, deadline)
             pages_read += 1
@@ -159,18 +183,18 @@ class FhirClient:
         headers = {"Accept": "application/fhir+json, application/json"}
         if token:
             if not _BEARER_TOKEN.fullmatch(token):
-                raise FhirFetchError("the access token is not a valid bearer token; it was not sent")
+                raise FhirFetchError("the access token is not a valid bearer token; it was not sent", "bad-token")
             headers["Authorization"] = f"Bearer {token}"
         timeout = min(deadline.remaining(), self.settings.timeout_seconds)
         try:
             return self.session.get(url, headers=headers, timeout=(timeout, timeout), stream=True,
                                     allow_redirects=False)
         except requests.Timeout as exc:
-            raise FhirFetchError("timed out") from exc
+            raise FhirFetchError("timed out", "timeout") from exc
         except requests.ConnectionError as exc:
-            raise FhirFetchError("could not connect (connection refused or reset)") from exc
+            raise FhirFetchError("could not connect (connection refused or reset)", "connection") from exc
         except requests.RequestException as exc:
-            raise FhirFetchError(f"request failed ({type(exc).__name__})") from exc
+            raise FhirFetchError(f"request failed ({type(exc).__name__})", "connection") from exc
 
     @staticmethod
     def _raise_for_status(response: requests.Response) -> None:
@@ -178,15 +202,15 @@ class FhirClient:
         if status == 200:
             return
         if status in (401, 403):
-            raise FhirFetchError(f"the FHIR server refused the access token ({status})")
+            raise FhirFetchError(f"the FHIR server refused the access token ({status})", "refused-token")
         if status == 404:
-            raise FhirFetchError("not found on the FHIR server (404)")
+            raise FhirFetchError("not found on the FHIR server (404)", "not-found")
         if status == 429:
-            raise FhirFetchError("rate-limited by the FHIR server (429)")
+            raise FhirFetchError("rate-limited by the FHIR server (429)", "rate-limited")
         if 300 <= status < 400:
             raise FhirFetchError(f"the FHIR server redirected ({status}) more than {MAX_REDIRECTS} times, "
-                                 "or with a status that is not followed")
-        raise FhirFetchError(f"the FHIR server answered {status}")
+                                 "or with a status that is not followed", "redirect")
+        raise FhirFetchError(f"the FHIR server answered {status}", "server-error" if status >= 500 else "http-error")
 
     def _wait_retry_after(self, response: requests.Response, deadline: Deadline) -> bool:
         """Honour a short Retry-After once, if the budget allows it."""
@@ -202,23 +226,23 @@ class FhirClient:
     def _read_json(self, response: requests.Response, deadline: Deadline) -> dict[str, Any]:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.settings.max_response_bytes:
-            raise FhirFetchError("the FHIR server's response is larger than the configured cap")
+            raise FhirFetchError("the FHIR server's response is larger than the configured cap", "too-large")
         body = bytearray()
         watchdog = _Watchdog(response, deadline.remaining())
         try:
             for chunk in response.iter_content(_CHUNK_BYTES):
                 body.extend(chunk)
                 if len(body) > self.settings.max_response_bytes:
-                    raise FhirFetchError("the FHIR server's response is larger than the configured cap")
+                    raise FhirFetchError("the FHIR server's response is larger than the configured cap", "too-large")
                 deadline.remaining()
         except requests.RequestException as exc:
             if watchdog.fired:
-                raise FhirFetchError("timed out while reading the response") from exc
-            raise FhirFetchError("the connection failed while reading the response") from exc
+                raise FhirFetchError("timed out while reading the response", "timeout") from exc
+            raise FhirFetchError("the connection failed while reading the response", "connection") from exc
         finally:
             watchdog.cancel()
         if watchdog.fired:  # a close-delimited body cut short is not the whole answer
-            raise FhirFetchError("timed out while reading the response")
+            raise FhirFetchError("timed out while reading the response", "timeout")
         try:
             document = strict_json.loads(body)
         except (ValueError, RecursionError) as exc:

@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from cds_service import metrics
 from cds_service.config import AuthSettings, Issuer
 from cds_service.errors import ConfigError, ServiceUnavailable, Unauthorized
 from cds_service.replay import ReplayStore, ReplayStoreUnavailable
@@ -346,9 +347,16 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
             raise _Reject("jti is not a non-empty string")
-        if self._replay.seen_before(jti, iss, expires_at):
+        if self._seen_before(jti, iss, expires_at):
             raise _Reject("jti replayed")
         return claims
+
+    def _seen_before(self, jti: str, iss: str, expires_at: float) -> bool:
+        try:
+            return self._replay.seen_before(jti, iss, expires_at)
+        except ReplayStoreUnavailable:
+            metrics.instruments().replay_store_errors.labels(type(self._replay).__name__).inc()
+            raise
 
     def _bearer(self, authorization_header: str | None) -> bytes:
         if not authorization_header or not isinstance(authorization_header, str):

@@ -78,6 +78,7 @@ def call_service(service_id: str) -> Response:
     service = resolve(service_id, document["hook"])
     if service is None:
         raise BadRequest(f"service '{service_id}' does not answer the '{document['hook']}' hook")
+    g.hook = service.hook  # for the metrics (the deprecated id answers two hooks)
     if service_id == DEPRECATED_DOSING:
         log.warning("deprecated service id '%s' called for %s: use '%s' (listed in discovery)",
                     DEPRECATED_DOSING, document["hook"], service.id)
@@ -98,6 +99,7 @@ def call_feedback(service_id: str) -> Response:
         raise BadRequest("the feedback does not follow CDS Hooks 2.0", details=found)
     app_state = state()
     app_state.store.record_feedback(service_id, document["feedback"], app_state.clock())
+    g.feedback_items = document["feedback"]  # for the metrics: outcomes by card kind
     return jsonify({})
 
 
