@@ -17,8 +17,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import ExceptionContext
 
 from cds_service import metrics
-from cds_service.errors import NotFound, ServiceError
-from cds_service.http.outcome import operation_outcome
+from cds_service.errors import NotFound, ServiceUnavailable
 from cds_service.services import DEPRECATED_DOSING, known_ids, services
 
 log = logging.getLogger("sirolimus_cds.http")
@@ -60,19 +59,14 @@ def live() -> Response:
 
 
 @operations.get("/readyz")
-def ready() -> tuple[Response, int]:
+def ready() -> Response:
     state = current_app.extensions["sirolimus_cds"]
     down = [] if state.store.healthy() else ["the database does not answer"]
     if state.settings.redis_url and not _redis_answers(state.settings.redis_url):
         down.append("Redis (the JWT replay store) does not answer")
-    if not down:
-        return jsonify({"status": "ready"}), 200
-    log.warning("not ready: %s", "; ".join(down))
-    problem = ServiceError(down[0], details=down[1:])
-    problem.issue_code = "transient"
-    response = jsonify(operation_outcome(problem))
-    response.headers["Retry-After"] = "5"
-    return response, 503
+    if down:
+        raise ServiceUnavailable(down[0], details=down[1:])  # 503, Retry-After, an OperationOutcome
+    return jsonify({"status": "ready"})
 
 
 def _redis_answers(url: str) -> bool:
