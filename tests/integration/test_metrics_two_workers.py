@@ -1,12 +1,15 @@
 """/metrics of a real `sirolimus-cds serve` with 2 gunicorn workers (issue #13, item 6).
 
-Hook calls go to both workers (over new connections, until each worker has recorded some); every
-scrape of the metrics listener then shows the counters summed over the workers, whichever worker
-answers it, and no patient id, hookInstance, card or decision id appears anywhere in the text.
+Hook calls go to both workers (over new connections, until each worker has recorded some); one worker
+is then stopped and replaced; every scrape of the metrics listener shows the counters summed over the
+workers, the stopped one included, whichever worker answers it, and no patient id, hookInstance, card
+or decision id appears anywhere in the text. `serve` removes its metrics directory when it stops.
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -42,11 +45,12 @@ def _hook(fhir_server, fhir_base: str) -> dict:
     }
 
 
-def _workers(service: ServiceProcess, expected: int) -> set[int]:
-    """The gunicorn master's children, once `expected` of them have started (the first answers before)."""
+def _workers(service: ServiceProcess, expected: int, without: int | None = None) -> set[int]:
+    """The gunicorn master's children, once `expected` of them (not `without`) have started."""
     pid, deadline = service.process.pid, time.monotonic() + 30
     while True:
         children = {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        children.discard(without)  # type: ignore[arg-type]
         if len(children) >= expected or time.monotonic() > deadline:
             return children
         time.sleep(0.1)
@@ -96,6 +100,11 @@ def test_metrics_sum_the_two_workers_and_name_no_patient(tmp_path, fhir_server, 
                 item["acceptedSuggestions"] = [{"id": card["suggestions"][0]["uuid"]}]
             posted = _post(service, key, kid, "/cds-services/sirolimus-monitoring/feedback", {"feedback": [item]})
             assert posted.status_code == 200, posted.text
+        # A worker that exits (gunicorn replaces it) takes neither the directory nor its counts with it.
+        stopped = min(workers)
+        os.kill(stopped, signal.SIGTERM)
+        replaced = _workers(service, 2, without=stopped)
+        assert len(replaced) == 2 and directory.is_dir()
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         scrapes = [requests.get(metrics_url, headers={"Connection": "close"}, timeout=10) for _ in range(4)]
         on_service_port = requests.get(f"{service.base_url}/metrics", timeout=10)
