@@ -9,6 +9,7 @@ from datetime import date
 from .decision import DoseRegimen, Formulation, TroughUsed, Unusable
 from .facts import Measurement, Trough
 from .protocols import Measuring, SanityLimits, TroughRules
+from .timeline import DoseEvent
 
 
 def trough_reasons(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date
@@ -127,6 +128,11 @@ def regimen(mg_per_administration: float, per_day: float, formulation: Formulati
     tablets = tablets_for(mg_per_administration, measuring.tablet_strengths_mg) or ()
     return DoseRegimen(mg_per_administration, per_day, "tablet", tablets[-1] if tablets else 0.0,
                        tablets_per_administration=float(len(tablets)), tablet_strengths_mg=tablets)
+
+
+def current_regimen(event: DoseEvent, measuring: Measuring) -> DoseRegimen:
+    """The regimen in force, as it is measured out (an order without a formulation is the solution)."""
+    return regimen(event.mg_per_administration, event.per_day, event.formulation or "solution", measuring)
 
 
 def rounded_regimen(daily_mg: float, per_day: float, formulation: Formulation, measuring: Measuring

@@ -92,7 +92,7 @@ def previously_effective(timeline: Sequence[DoseEvent], taper_start: date, signa
     return event_on(timeline, reductions[-1].changed_on - timedelta(days=1))
 
 
-def _reduction(current: DoseEvent, fraction: float, measuring: Measuring
+def reduction(current: DoseEvent, fraction: float, measuring: Measuring
                ) -> tuple[DoseRegimen | None, Literal["ok", "not_measurable", "tablets"]]:
     """The step `current x (1 - fraction)`, rounded to what can be measured out, never over the cap."""
     formulation = current.formulation or "solution"
@@ -159,13 +159,13 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
         not_before = max(not_before, last_change_on + timedelta(days=rules.min_days_between_changes))
     line = rules.rule_8 if phase is not Phase.TAPERING else rules.rule_1
     rule = "taper_step_rule_8" if phase is not Phase.TAPERING else "taper_step_rule_1"
-    proposed, status = _reduction(current, fraction, measuring)
+    proposed, status = reduction(current, fraction, measuring)
     reasons: list[str] = []
     solution_step = None
     if status == "tablets":
         solution_event = DoseEvent(current.on, current.daily_mg, current.mg_per_administration,
                                    current.per_day, "solution")
-        solution, _ = _reduction(solution_event, fraction, measuring)
+        solution, _ = reduction(solution_event, fraction, measuring)
         if solution is not None:
             due = earliest_step_day(timeline, not_before, solution.daily_dose_mg, fraction, rules.window_days)
             solution_step = TaperStep(due, solution, fraction, rule + "_as_solution", line)

@@ -8,14 +8,21 @@ import math
 from dataclasses import replace
 
 from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
-from .dosing import exposure_factor, linear_dose_mg, predicted_trough_ng_ml, regimen, rounded_regimen, sanity_problems
+from .dosing import (
+    current_regimen,
+    exposure_factor,
+    linear_dose_mg,
+    predicted_trough_ng_ml,
+    rounded_regimen,
+    sanity_problems,
+)
 from .protocols import Protocol
 from .timeline import DoseEvent
 
 START_LINE = "When IHHE does not respond to propranolol, sirolimus is added/sequenced: 0.1 mg/kg/day orally"
 
 
-def _proposal(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: float, predicted: float | None,
+def proposal_of(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: float, predicted: float | None,
               rule: str, line: str) -> ProposedDose:
     daily = reg.daily_dose_mg
     change = None if not current_daily_mg else round(100 * (daily - current_daily_mg) / current_daily_mg, 1)
@@ -43,9 +50,9 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     low, high = protocol.target_low_ng_ml or 0.0, protocol.target_high_ng_ml or 0.0
     formulation = current.formulation or "solution"
     if low <= trough.value_ng_ml <= high:
-        keep = regimen(current.mg_per_administration, current.per_day, formulation, protocol.measuring)
+        keep = current_regimen(current, protocol.measuring)
         # Even "keep the dose" is a proposal: a current dose beyond the sanity limits is not endorsed.
-        return checked(_proposal(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
+        return checked(proposal_of(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
                                  protocol.titration_line), weight_kg, protocol)
     ideal = linear_dose_mg(current.daily_mg, trough.value_ng_ml, protocol.target_ng_ml)
     if not math.isfinite(ideal) or sanity_problems(ideal, weight_kg, protocol.sanity):
@@ -73,7 +80,7 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
         factor = exposure_factor(formulation, "solution", protocol.measuring)
         reg = rounded_regimen(ideal / factor, current.per_day, "solution", protocol.measuring)
         predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg) * factor
-    proposal = _proposal(reg, current.daily_mg, weight_kg, predicted, rule,
+    proposal = proposal_of(reg, current.daily_mg, weight_kg, predicted, rule,
                          protocol.titration_line + "; new dose = current dose x (target level / current level)")
     return checked(proposal, weight_kg, protocol)
 
@@ -83,7 +90,7 @@ def starting_dose(protocol: Protocol, weight_kg: float) -> tuple[ProposedDose | 
     assert protocol.starting_dose_mg_per_kg_day is not None
     daily = protocol.starting_dose_mg_per_kg_day * weight_kg
     reg = rounded_regimen(daily, protocol.starting_administrations_per_day, "solution", protocol.measuring)
-    proposal = _proposal(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE)
+    proposal = proposal_of(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE)
     if protocol.loading_dose_at_start:  # label: 3 x (new - current maintenance dose), current being 0
         proposal = replace(proposal, loading_dose_mg=round(3 * reg.daily_dose_mg, 3))
     return checked(proposal, weight_kg, protocol)
