@@ -1,4 +1,4 @@
-"""Command line: `sirolimus-cds serve | demo | db upgrade | seed | check | plan | report | simulate`."""
+"""Command line: `sirolimus-cds serve | demo | db upgrade | db purge | seed | check | plan | report | simulate`."""
 from __future__ import annotations
 
 import argparse
@@ -122,6 +122,30 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_purge(args: argparse.Namespace) -> int:
+    """Decision pages older than `decision_page_days` purged; for cron (README, "Housekeeping")."""
+    import datetime as dt
+
+    from sqlalchemy.engine import make_url
+
+    from cds_service.errors import ServiceUnavailable
+    from cds_service.store import Store
+
+    settings = load_settings(args.config)
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    store = Store(settings.database_url, replace(settings.database, statement_timeout_seconds=600))
+    try:
+        now = dt.datetime.now(dt.UTC)
+        purged = database_or_one_line(settings, lambda: store.purge_decision_pages(now, settings.decision_page_days))
+    except ServiceUnavailable as exc:
+        raise ConfigError(f"{url}: {exc.message}; nothing was purged, run it again later") from None
+    finally:
+        store.close()
+    print(f"{url}: {purged} decision page(s) older than {settings.decision_page_days} days purged "
+          "(their audit records kept)")
+    return 0
+
+
 def port_is_free(host: str, port: int) -> None:
     """Bind once before saying "listening", so a port in use is one line, not a gunicorn traceback."""
     try:
@@ -179,13 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "else no metrics listener)")
     serve.set_defaults(func=_serve)
 
-    db = sub.add_parser("db", help="the audit database: schema upgrades")
+    db = sub.add_parser("db", help="the audit database: schema upgrades, purging old decision pages")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="bring the database to this release's schema (idempotent; "
                                 "serve refuses a database that is behind)")
     upgrade.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
                          "else the embedded defaults)")
     upgrade.set_defaults(func=_db_upgrade)
+    purge = db_sub.add_parser("purge", help="delete the decision pages older than decision_page_days (run it "
+                              "daily from cron); the audit records stay")
+    purge.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
+                       "else the embedded defaults)")
+    purge.set_defaults(func=_db_purge)
 
     _add_optional_commands(sub)
     return parser

@@ -25,6 +25,8 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     event,
+    null,
+    or_,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -188,6 +190,21 @@ class Store:
                 )
                 stored += len(result.all())
         return stored
+
+    def purge_decision_pages(self, now: dt.datetime, page_days: int) -> int:
+        """Delete what the decision pages created more than `page_days` before `now` (or already expired)
+        show: the decision and the record summary it was made from. The audit row stays (ids, hook, protocol
+        version, the cards as sent, timings) for feedback and the governance report (decision 0111); the
+        page then answers 404. Returns how many pages were purged; a second run purges none."""
+        old = or_(decisions.c.created_at < now - dt.timedelta(days=page_days), decisions.c.expires_at <= now)
+        with unavailable_when_unanswered("purging decision pages"), self.engine.begin() as conn:
+            purged = conn.execute(
+                decisions.update()
+                .where(old, decisions.c.decision.is_not(None))
+                .values(decision=null(), read_summary={})
+                .returning(decisions.c.id)
+            )
+            return len(purged.all())
 
     def feedback_for(self, card_uuid: str) -> list[dict[str, Any]]:
         with unavailable_when_unanswered("reading feedback"), self.engine.connect() as conn:
