@@ -7,7 +7,6 @@ reports it) on 0.8 mg/m2 twice daily; troughs on days 14, 45 and 75 (prior's res
 changed by the linear rule towards 12.5 ng/mL; the next trough 28 days later. Compared: the service's fit
 (CL/F only, V/F typical) and a 2-parameter MAP (CL/F and V/F, the same assumed SD 0.3 as V/F's prior).
 Printed: CL/F recovery, V/F recovery and the next trough's median absolute error vs the true level.
-Needs SciPy (the [test] extra), for the 2-parameter minimiser.
 """
 from __future__ import annotations
 
