@@ -1,4 +1,5 @@
-"""Command line: `sirolimus-cds serve | demo | db upgrade | db purge | seed | check | plan | report | simulate`."""
+"""Command line: `sirolimus-cds serve | demo | db upgrade | db purge | seed | check | plan | report | simulate
+| token`."""
 from __future__ import annotations
 
 import argparse
@@ -227,6 +228,7 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     from cds_service.toolkit.demo import add_demo_arguments, run_demo
     from cds_service.toolkit.plan import add_plan_arguments, run_plan
     from cds_service.toolkit.report import add_report_arguments, run_report
+    from cds_service.toolkit.token import add_token_arguments, run_token
 
     demo = sub.add_parser("demo", help="try it: a local FHIR server with the synthetic patients and the service, "
                           "JWT off, all on 127.0.0.1; prints a curl, the check command and a decision page",
@@ -235,6 +237,12 @@ def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
                           "Ctrl-C stops everything.")
     add_demo_arguments(demo)
     demo.set_defaults(func=run_demo)
+    token = sub.add_parser("token", help="a test issuer: make a key pair and its [[auth.issuers]] block "
+                           "(--new-key DIR), or sign a JWT for a call (--key DIR --aud URL)",
+                           description="Exercise the JWT path without an EHR: a local ES384 key pair whose "
+                           "public key set the service trusts as a pinned jwks_file, and tokens signed with it.")
+    add_token_arguments(token)
+    token.set_defaults(func=run_token)
     seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
     add_seed_arguments(seed)
     seed.set_defaults(func=run_seed)
