@@ -46,7 +46,19 @@ def test_metrics_are_not_served_where_the_ehr_calls(client):
 
 @pytest.mark.parametrize("path", ["/cds-services", "/decisions/00000000-0000-4000-8000-000000000000",
                                   "/fhir/PlanDefinition/x"])
-def test_the_metrics_listener_answers_only_metrics_and_probes(client, path):
+def test_the_metrics_listener_answers_only_metrics_and_probes(client, path, caplog):
     assert client.get(path, environ_overrides=METRICS).status_code == 404
+    before = _hook_calls(client)
+    assert client.post("/cds-services/sirolimus-monitoring", json={}, environ_overrides=METRICS).status_code == 404
+    assert _hook_calls(client) == before  # refused there, and not counted as a hook call
+    assert "metrics not recorded" not in caplog.text
     assert client.get("/livez", environ_overrides=METRICS).status_code == 200
     assert client.get("/readyz", environ_overrides=METRICS).status_code == 200
+
+
+def _hook_calls(client) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics", environ_overrides=METRICS).get_data(as_text=True)
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "sirolimus_cds_hook_calls_total")

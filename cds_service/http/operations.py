@@ -48,9 +48,9 @@ def _on_metrics_listener() -> bool:
 
 
 def _start() -> None:
+    g.metrics_started = time.perf_counter()
     if _on_metrics_listener() and request.endpoint not in _ON_BOTH_LISTENERS:
         raise NotFound("the metrics listener answers /metrics, /livez, /readyz and /healthz only")
-    g.metrics_started = time.perf_counter()
 
 
 @operations.get("/livez")
@@ -95,8 +95,8 @@ def prometheus() -> Response:
 def _count(response: Response) -> Response:
     """After a hook call or a feedback post: its metrics. A failure here never fails the answer."""
     rule = request.url_rule.rule if request.url_rule is not None else None
-    if request.method != "POST" or rule not in (_HOOK_RULE, _FEEDBACK_RULE):
-        return response
+    if request.method != "POST" or rule not in (_HOOK_RULE, _FEEDBACK_RULE) or _on_metrics_listener():
+        return response  # a hook posted to the metrics listener was not a hook call: refused, not counted
     service_id = (request.view_args or {}).get("service_id")
     service = service_id if service_id in known_ids() else metrics.UNKNOWN
     try:
