@@ -28,7 +28,15 @@ from cards.wording import (
     rule_words,
     when,
 )
-from cds_service.clinical.decision import Alternative, Decision, DoseRegimen, Finding, ProposedDose, Severity
+from cds_service.clinical.decision import (
+    Alternative,
+    Decision,
+    DoseRegimen,
+    Finding,
+    Phase,
+    ProposedDose,
+    Severity,
+)
 from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
 from cds_service.clinical.draft_check import DraftVerdict
 
@@ -307,7 +315,9 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
     if serious:
         title = finding_title(serious[0])
         more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
-        summary = fit(f"{title}{more}. No dose proposed", f"{title[:100].rsplit(' ', 1)[0]}\u2026 No dose proposed")
+        missing = f"No dose: missing {whats}" if whats and decision.phase is Phase.STOPPED else ""  # decision 0018
+        summary = fit(*([f"{title}. {missing}"] if missing else []), f"{title}{more}. No dose proposed",
+                      f"{title[:100].rsplit(' ', 1)[0]}\u2026 No dose proposed")
     elif decision.taper_paused_by:
         summary = paused_summary(decision, name)
     elif decision.missing_data:

@@ -20,6 +20,7 @@ from cds_service.clinical.decision import (
     Eligibility,
     MonitoringItem,
     MonitoringKind,
+    Phase,
     ProposedDose,
     ProtocolRef,
 )
@@ -244,6 +245,8 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
 
 
 def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    if decision.phase is Phase.STOPPED:
+        return _relapse_after_stop_card(decision, item, url, today)
     proposed = decision.proposed_dose
     suggestions = []
     if proposed is None:
@@ -291,6 +294,44 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
             detail.proposal(proposed, label="Previously effective dose") if proposed else [],
             detail.troughs(decision.troughs_used),
             detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
+
+
+def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+    """Relapse after a completed taper (decision 0018): the sign and its date, and rule 7's return as a
+    restart at the previously effective dose only when every input is usable; else what is missing."""
+    proposed = decision.proposed_dose
+    stopped = decision.last_dose_change.changed_on if decision.last_dose_change else None
+    head = f"KHE relapse after sirolimus stopped: {item.message} on {when(item.due_on)}"
+    suggestions = []
+    if proposed is None:
+        missing = ", ".join(m.what for m in decision.missing_data) or "see detail"
+        summary = fit(f"{head}; no dose: missing {missing}",
+                      f"KHE relapse after sirolimus stopped ({when(item.due_on)}): no dose, missing {missing}",
+                      f"KHE relapse after sirolimus stopped ({when(item.due_on)}): no dose, data missing (see detail)")
+    else:
+        dose = dose_short(proposed.regimen)
+        summary = fit(f"{head}; restart {dose}", f"KHE relapse after sirolimus stopped ({when(item.due_on)}): "
+                      f"restart {dose}")
+        actions = [_new_order(decision, proposed, today, "Restart at the previously effective dose (taper rule 7)")]
+        suggestions.append(suggestion(f"Restart {dose} (previously effective dose)", actions + _trough(decision),
+                                      recommended=False))
+    return card(
+        kind=CardKind(item.kind),
+        summary=summary,
+        indicator="warning",
+        detail=detail.join(
+            [f"**Relapse sign after sirolimus was stopped** (stopped {when(stopped)}): "
+             f"{detail.md_text(item.message)}, {when(item.due_on)}. Restarting is the clinician's decision."],
+            detail.findings(decision.findings),
+            detail.proposal(proposed, label="Previously effective dose") if proposed else [],
+            detail.missing(decision.missing_data),
+            [f"- Next trough: {when(decision.next_trough_due)}"] if proposed and decision.next_trough_due else [],
             detail.protocol_lines(decision),
         ),
         protocol=decision.protocol,

@@ -6,11 +6,14 @@ service states the default it assumed (KHE: maintenance; IHHE: sequential siroli
 """
 from __future__ import annotations
 
+from datetime import date
+
 from .decision import ArmAssignment
 from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocols
 from .record import PatientRecord
 
 ACTIVE_PLAN = {"active", "on-hold"}
+COMPLETED_PLAN = "completed"
 ARM_TO_PROTOCOL = {"guided-discontinuation": KHE_GUIDED, "maintenance": KHE_MAINTENANCE}
 ENDED_SUBJECT = {"withdrawn", "off-study", "not-registered", "ineligible", "screening", "candidate"}
 
@@ -59,3 +62,17 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
     return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None,
                          f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed "
                          f"from the diagnosis")
+
+
+def guided_taper_start(record: PatientRecord, arm: ArmAssignment, protocols: Protocols) -> date | None:
+    """The start of the KHE guided discontinuation this child followed: the arm's own, or the latest
+    completed taper CarePlan's (a child whose taper ended is no longer assigned to it). None: no taper."""
+    if arm.protocol_id == KHE_GUIDED:
+        return arm.taper_started_on
+    if arm.protocol_id != KHE_MAINTENANCE:
+        return None
+    guided = {c for p in record.careplans for c in p.canonicals
+              if (protocol := protocols.by_canonical(c)) is not None and protocol.ref.protocol_id == KHE_GUIDED}
+    starts = [p.period_start for p in record.careplans
+              if p.status == COMPLETED_PLAN and p.period_start is not None and guided & set(p.canonicals)]
+    return max(starts, default=None)

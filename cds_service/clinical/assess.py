@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from .arms import guided_taper_start
 from .decision import (
     ArmAssignment,
     Decision,
@@ -25,6 +26,7 @@ from .follow_up import NextTrough, TroughClock, next_trough_due, proposes_change
 from .proposals import (
     Proposal,
     Readings,
+    after_stop_proposal,
     ihhe_start_proposal,
     maintenance_preview,
     off_sirolimus,
@@ -77,12 +79,13 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     protocol = protocols[arm.protocol_id]
     eligibility, found = _eligibility(record, protocol, protocols, today, sirolimus_ordered=sirolimus_ordered)
     readings, gaps = _read(record, protocol, eligibility, today)
-    proposal = _propose(readings, record, arm, protocols)
+    readings, proposal = _after_stop(readings, record, arm, protocols) or (
+        readings, _propose(readings, record, arm, protocols))
     decision = _decision(record, arm, readings, Gaps(findings=found) + gaps, proposal,
-                         starting=sirolimus_ordered)
+                         starting=sirolimus_ordered or proposal.stopped_on is not None)
     last_change_on = readings.changes[-1].changed_on if readings.changes else None
-    return Assessment(decision, protocol, readings.timeline, readings.current, last_change_on, proposal.signals,
-                      proposal.warnings)
+    return Assessment(decision, readings.protocol, readings.timeline, readings.current, last_change_on,
+                      proposal.signals, proposal.warnings)
 
 
 def _eligibility(record: PatientRecord, protocol: Protocol, protocols: Protocols, today: date,
@@ -169,6 +172,18 @@ def _trough(record: PatientRecord, protocol: Protocol, last_change_on: date | No
                      unusable_kinds=trough.unusable_kinds + (Unusable.DRUG_STARTED_SINCE,))
     return trough, Gaps(reasons=("the latest level cannot be used: " + why,), missing=(
         MissingData("a sirolimus trough drawn since the interacting drug started", LEVEL_ORDER),))
+
+
+def _after_stop(r: Readings, record: PatientRecord, arm: ArmAssignment, protocols: Protocols
+                ) -> tuple[Readings, Proposal] | None:
+    """A KHE child off sirolimus after a guided taper with a relapse sign since the stop (decision
+    0018): read under the taper's protocol, whichever arm the record now assumes."""
+    start = None if r.on_therapy else guided_taper_start(record, arm, protocols)
+    if start is None:
+        return None
+    guided = replace(r, protocol=protocols[KHE_GUIDED])
+    proposal = after_stop_proposal(guided, record, start)
+    return None if proposal is None else (guided, proposal)
 
 
 def _propose(r: Readings, record: PatientRecord, arm: ArmAssignment, protocols: Protocols) -> Proposal:

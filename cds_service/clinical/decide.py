@@ -84,7 +84,11 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
         elif d.next_trough_due <= today + timedelta(days=TROUGH_DUE_SOON_DAYS):
             items.append(MonitoringItem(MonitoringKind.TROUGH_DUE, d.next_trough_due,
                                         f"sirolimus trough due on {d.next_trough_due.isoformat()}"))
-    if a.signals or a.warnings:
+    if d.phase is Phase.STOPPED:  # after a completed taper (0018): a return trigger's card, a warning alone
+        if a.signals:             # is a finding card of its own
+            latest = a.signals[-1]
+            items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, latest.on, latest.message))
+    elif a.signals or a.warnings:
         what = "; ".join(s.message for s in (*a.signals, *a.warnings))
         items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, today, f"possible relapse during taper: {what}"))
     if d.phase in {Phase.TAPERING, Phase.FIVE_PERCENT, Phase.READY_TO_STOP} and d.next_step_due is not None \

@@ -4,13 +4,14 @@
     titration_proposal    KHE maintenance / IHHE on sirolimus: towards the target range
     maintenance_preview   KHE maintenance: the taper as it would run if started today (display only)
     ihhe_start_proposal   IHHE, not yet on sirolimus: the starting dose
+    after_stop_proposal   KHE, stopped at the end of a taper: a relapse since the stop (decision 0018)
     off_sirolimus         no sirolimus order in force
 
 `assess.py` reads the record into `Readings`, picks the proposal and words the Decision.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from .decision import (
@@ -25,13 +26,13 @@ from .decision import (
     ScheduleStep,
     TroughUsed,
 )
-from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml
+from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, regimen
 from .facts import Measurement
 from .protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, Protocol, share
 from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
-from .taper import TaperPlan, TaperStep, plan_taper, reduction
+from .taper import RULE_7, TaperPlan, TaperStep, plan_taper, previously_effective, reduction
 from .taper_guard import TaperPause, taper_pauses
 from .timeline import DoseEvent
 from .titration import checked, proposal_of, starting_dose, titrate
@@ -75,6 +76,7 @@ class Proposal:
     paused_by: tuple[str, ...] = ()  # the criteria pausing a started taper (decision 0016)
     signals: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that return to the effective dose
     warnings: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that only warn
+    stopped_on: date | None = None  # sirolimus stopped at the end of the taper (a relapse since: 0018)
 
 
 def keep_current(current: DoseEvent, protocol: Protocol, weight_kg: float, *, level_ng_ml: float | None,
@@ -244,6 +246,49 @@ def ihhe_start_proposal(r: Readings) -> Proposal:
         return Proposal(phase=Phase.SEQUENTIAL)
     proposed, findings = starting_dose(r.protocol, r.weight.value)
     return Proposal(phase=Phase.SEQUENTIAL, dose=proposed, findings=findings)
+
+
+def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -> Proposal | None:
+    """KHE, sirolimus stopped at the end of the guided taper (decision 0004), watched for
+    `after_stop_watch_days`: the taper's relapse signals (relapse.py) dated on or after the stop. A
+    return trigger proposes rule 7's return as a restart at the previously effective dose (0003, the
+    stop being the last reduction) when the weight, the signal and the dose are all usable; a warning
+    signal alone only warns (0002). None: not after a taper, past the watch, or no signal (0018)."""
+    rules = r.protocol.taper
+    if rules is None or r.timeline is None or r.on_therapy or not r.changes or r.changes[-1].to_daily_mg > 0:
+        return None
+    stopped_on = r.changes[-1].changed_on
+    watch = rules.relapse
+    if stopped_on < taper_start or (r.today - stopped_on).days > watch.after_stop_watch_days:
+        return None
+    fresh = [s for s in relapse_signals(record, taper_start, watch, r.today) if s.on >= stopped_on]
+    if not fresh:
+        return None
+    signals = tuple(s for s in fresh if s.kind in watch.return_triggers)
+    warnings = tuple(s for s in fresh if s.kind in watch.warning_signals)
+    base = Proposal(phase=Phase.STOPPED, stopped_on=stopped_on, signals=signals, warnings=warnings,
+                    findings=tuple(Finding("relapse-signal", "warning",
+                                           f"{'Relapse' if s in signals else 'Warning sign'} after sirolimus stopped: "
+                                           f"{s.message}, {s.on.isoformat()}", (s.evidence,))
+                                   for s in (*signals, *warnings)))
+    if not signals:
+        return replace(base, reasons=("a warning sign after sirolimus was stopped: assess for relapse",))
+    signal = signals[-1]
+    effective = previously_effective(r.timeline, taper_start, signal.on, stop_counts=True)
+    missing: list[MissingData] = []
+    if (r.today - signal.on).days > watch.after_stop_signal_max_age_days:
+        missing.append(MissingData(f"a relapse sign from the last {watch.after_stop_signal_max_age_days} days",
+                                   "repeat platelets and fibrinogen; review the KHE Condition"))
+    if effective is None or effective.daily_mg <= 0:
+        missing.append(MissingData("the dose given before the stop", "check the sirolimus order history"))
+    if missing or effective is None or r.weight is None:
+        return replace(base, missing=tuple(missing),
+                       reasons=("no restart dose is proposed until the inputs are usable",))
+    back = regimen(effective.mg_per_administration, effective.per_day, effective.formulation or "solution",
+                   r.protocol.measuring)
+    dose, found = checked(proposal_of(back, None, r.weight.value, None, "restart_at_effective_dose", RULE_7),
+                          r.weight.value, r.protocol)
+    return replace(base, dose=dose, findings=base.findings + found)
 
 
 def off_sirolimus(r: Readings) -> Proposal:

@@ -95,6 +95,8 @@ class RelapseRules:
     fibrinogen_below_g_l: float
     return_triggers: tuple[str, ...]  # (choice) signals that trigger "back to the effective dose"
     warning_signals: tuple[str, ...]  # (choice) signals that only warn
+    after_stop_watch_days: int  # (choice, decision 0018) how long after a completed taper signals are read
+    after_stop_signal_max_age_days: int  # (choice, decision 0018) an older signal proposes no restart dose
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +175,8 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
                 fibrinogen_below_g_l=rl["fibrinogen_below_g_l"],
                 return_triggers=tuple(rl["return_triggers"]),
                 warning_signals=tuple(rl["warning_signals"]),
+                after_stop_watch_days=rl["after_stop_watch_days"],
+                after_stop_signal_max_age_days=rl["after_stop_signal_max_age_days"],
             ),
             stop_below_mg_per_kg_day=tp["stop_rule"]["stop_below_mg_per_kg_day"],
             stop_when_step_not_measurable=tp["stop_rule"]["stop_when_step_not_measurable"],

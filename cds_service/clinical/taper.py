@@ -82,11 +82,13 @@ def earliest_step_day(timeline: Sequence[DoseEvent], not_before: date, new_daily
     return day
 
 
-def previously_effective(timeline: Sequence[DoseEvent], taper_start: date, signal_on: date
-                         ) -> DoseEvent | None:
-    """(choice) "the dose in force before the reduction after which the relapse appeared"."""
+def previously_effective(timeline: Sequence[DoseEvent], taper_start: date, signal_on: date, *,
+                         stop_counts: bool = False) -> DoseEvent | None:
+    """(choice) "the dose in force before the reduction after which the relapse appeared". After a
+    completed taper the stop is that reduction (`stop_counts`, decision 0018): the last dose given."""
     reductions = [c for c in dose_changes(timeline)
-                  if taper_start <= c.changed_on <= signal_on and 0 < c.to_daily_mg < c.from_daily_mg]
+                  if taper_start <= c.changed_on <= signal_on and c.to_daily_mg < c.from_daily_mg
+                  and (stop_counts or c.to_daily_mg > 0)]
     if not reductions:
         return None
     return event_on(timeline, reductions[-1].changed_on - timedelta(days=1))
