@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service.store import _engine_url, decision_cards, decisions, feedback
+from cds_service.synthetic.shift import days_between, shift_dates
 from fhir_profiles.schemas import problems
+from tests.clinical import fhir as build
 from tests.support.app import make_app
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -54,6 +57,30 @@ SERVICE_FOR_HOOK = {"order-select": "sirolimus-order-select", "order-sign": "sir
 # The service's "today" for the whole session (its time zone is UTC); the seeded data and the app's
 # clock both use it, so a run that crosses midnight still sees one consistent day.
 TODAY = dt.datetime.now(dt.UTC).date()
+
+
+# The day the core tests' children are written as of (tests/clinical/test_scenarios.py's TODAY).
+WRITTEN = dt.date(2026, 11, 22)
+# A child for the FHIR server: its id -> (born, sex, its resources as of WRITTEN).
+Child = tuple[dt.date, str, Callable[[], list[dict[str, Any]]]]
+
+
+def placed(patient_id: str, born: dt.date, sex: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A core test's child under its own ids, every date moved from WRITTEN to today."""
+    text = json.dumps([build.patient(born, sex), *resources]).replace('"Patient/child"', f'"Patient/{patient_id}"')
+    moved = shift_dates(json.loads(text), days_between(WRITTEN, TODAY))
+    for resource in moved:
+        resource["id"] = patient_id if resource["resourceType"] == "Patient" else f"{patient_id}-{resource['id']}"
+    return moved
+
+
+def seed_children(fhir: Any, children: dict[str, Child]) -> Any:
+    """PUT every child (placed) into the FHIR server in one transaction; the server."""
+    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+               for pid, (born, sex, make) in children.items() for r in placed(pid, born, sex, make())]
+    reply = fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert all(e["response"]["status"].startswith("2") for e in reply["entry"])
+    return fhir
 
 
 def day(offset: int) -> dt.date:

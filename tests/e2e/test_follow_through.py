@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from cds_service.synthetic.shift import days_between, shift_dates
 from tests.clinical import fhir as build
 from tests.clinical.test_scenarios import baseline, ihhe_infant, taper
 from tests.e2e.support import (
-    TODAY,
+    WRITTEN,
+    Child,
     call_hook,
     check_dose,
     check_trough,
@@ -28,10 +28,10 @@ from tests.e2e.support import (
     only_card,
     recommended,
     resource_of,
+    seed_children,
 )
 from tests.toolkit.helpers import run_json
 
-WRITTEN = date(2026, 11, 22)
 GUIDED = "khe-guided-discontinuation"
 
 
@@ -60,7 +60,7 @@ def _two_levels_one_day() -> list[dict[str, Any]]:
     ]
 
 
-CHILDREN: dict[str, tuple[date, str, Any]] = {
+CHILDREN: dict[str, Child] = {
     "e2e11-new-remission": (date(2020, 6, 1), "female", _relapse_then_new_remission),
     "e2e11-boy-13": (date(2013, 10, 22), "male", _boy_now_13),
     "e2e11-same-day": (date(2020, 6, 1), "female", _two_levels_one_day),
@@ -75,22 +75,9 @@ CHILDREN: dict[str, tuple[date, str, Any]] = {
 }
 
 
-def _placed(patient_id: str, born: date, sex: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The child under its own ids, every date moved from WRITTEN to today."""
-    text = json.dumps([build.patient(born, sex), *resources]).replace('"Patient/child"', f'"Patient/{patient_id}"')
-    placed = shift_dates(json.loads(text), days_between(WRITTEN, TODAY))
-    for resource in placed:
-        resource["id"] = patient_id if resource["resourceType"] == "Patient" else f"{patient_id}-{resource['id']}"
-    return placed
-
-
 @pytest.fixture(scope="module")
 def seeded(fhir: Any) -> Any:
-    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-               for pid, (born, sex, make) in CHILDREN.items() for r in _placed(pid, born, sex, make())]
-    reply = fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-    assert all(e["response"]["status"].startswith("2") for e in reply["entry"])
-    return fhir
+    return seed_children(fhir, CHILDREN)
 
 
 def _draft(fhir: Any, patient_id: str, mg: float, reason: str = "khe") -> dict[str, Any]:

@@ -7,17 +7,14 @@ Rule 7: restart at the previously effective dose, 0.13 mg twice daily; the troug
 """
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 import pytest
 
-from cds_service.synthetic.shift import days_between, shift_dates
-from tests.clinical import fhir as build
 from tests.clinical.test_relapse_after_stop import completed_taper, condition_relapse, platelets
 from tests.e2e.support import (
-    TODAY,
+    Child,
     actions,
     call_hook,
     check_dose,
@@ -26,34 +23,22 @@ from tests.e2e.support import (
     load_request,
     no_dose_offered,
     only_card,
+    seed_children,
 )
 
-WRITTEN = date(2026, 11, 22)
 BORN = date(2020, 6, 1)
 
-CHILDREN: dict[str, Any] = {
-    "e2e11b-condition": lambda: completed_taper(condition_relapse(date(2026, 11, 20))),
-    "e2e11b-platelets": lambda: completed_taper(platelets(80, date(2026, 11, 20))),
-    "e2e11b-no-sign": lambda: completed_taper(platelets(180, date(2026, 11, 20))),
-    "e2e11b-stale": lambda: completed_taper(platelets(80, date(2026, 10, 20))),
+CHILDREN: dict[str, Child] = {
+    "e2e11b-condition": (BORN, "female", lambda: completed_taper(condition_relapse(date(2026, 11, 20)))),
+    "e2e11b-platelets": (BORN, "female", lambda: completed_taper(platelets(80, date(2026, 11, 20)))),
+    "e2e11b-no-sign": (BORN, "female", lambda: completed_taper(platelets(180, date(2026, 11, 20)))),
+    "e2e11b-stale": (BORN, "female", lambda: completed_taper(platelets(80, date(2026, 10, 20)))),
 }
-
-
-def _placed(patient_id: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    text = json.dumps([build.patient(BORN), *resources]).replace('"Patient/child"', f'"Patient/{patient_id}"')
-    placed = shift_dates(json.loads(text), days_between(WRITTEN, TODAY))
-    for resource in placed:
-        resource["id"] = patient_id if resource["resourceType"] == "Patient" else f"{patient_id}-{resource['id']}"
-    return placed
 
 
 @pytest.fixture(scope="module")
 def seeded(fhir: Any) -> Any:
-    entries = [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-               for pid, make in CHILDREN.items() for r in _placed(pid, make())]
-    reply = fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-    assert all(e["response"]["status"].startswith("2") for e in reply["entry"])
-    return fhir
+    return seed_children(fhir, CHILDREN)
 
 
 def _view(fhir: Any, patient_id: str) -> dict[str, Any]:
