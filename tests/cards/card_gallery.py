@@ -10,6 +10,8 @@ from cards import build_cards
 from cds_service.clinical.decide import decide_dosing, decide_monitoring, load_protocols
 from cds_service.clinical.record import build_record
 from cds_service.synthetic import load_scenario, scenario_names
+from tests.clinical import fhir
+from tests.clinical.test_relapse_after_stop import completed_taper, platelets
 
 TODAY = date(2026, 11, 22)
 URL = "https://cds.example.org"
@@ -57,4 +59,10 @@ def gallery() -> dict[str, dict[str, Any]]:
     for label, draft in {"doubled": _solution_draft(1.0, 2), "halved-once-daily": _solution_draft(0.47, 1),
                          "tenfold": _solution_draft(10, 2)}.items():
         add(f"khe-maintenance-high-{label}", decide_dosing(record, draft, protocols, TODAY), "order-select", draft)
+    for label, sign_on in {"relapse-after-stop": date(2026, 11, 20), "relapse-after-stop-stale": date(2026, 10, 20)
+                           }.items():  # decision 0018: a completed taper, then platelets 80
+        stopped = build_record(fhir.patient(date(2020, 6, 1)), completed_taper(platelets(80, sign_on)), TODAY)
+        add(label, decide_monitoring(stopped, protocols, TODAY), "patient-view", None)
+        add(label, decide_dosing(stopped, _solution_draft(0.13, 2), protocols, TODAY), "order-select",
+            _solution_draft(0.13, 2))
     return cards
