@@ -113,7 +113,12 @@ def model_view(decision: Decision, protocol: Protocol | None, age_years: float |
     usable = [t for t in decision.trough_history or decision.troughs_used
               if t.usable and t.value_ng_ml is not None]
     current = decision.current_dose
+    latest = decision.troughs_used[0] if decision.troughs_used else None
     try:
+        if latest is not None and not latest.usable:
+            # the protocol refuses this level (stale, before steady state or an interacting drug): the
+            # model is no side door around it, it fits nothing and offers no dose (review 2026-12-02)
+            raise ModelUnusable("the latest level cannot be used")
         if not usable:
             raise ModelUnusable("no usable trough to fit the model to")
         if age_years is None or decision.weight_kg is None:
