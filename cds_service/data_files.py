@@ -23,6 +23,7 @@ def _parsers() -> list[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], ob
 
 def first_data_problem(root: Path = PROFILES_DIR) -> str | None:
     """`<file>: <key>: <what is wrong>` for the first unusable data file under `root`, else None."""
+    parsed: dict[Path, object] = {}
     for folder, ids, parse in _parsers():
         for file_id in ids:
             path = root / folder / f"{file_id}.json"
@@ -33,9 +34,28 @@ def first_data_problem(root: Path = PROFILES_DIR) -> str | None:
             except json.JSONDecodeError as exc:
                 return f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             try:
-                parse(data)
+                parsed[path] = parse(data)
             except ProtocolDataError as exc:
                 return f"{path}: {exc.details[0] if exc.details else exc.message}"
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 return f"{path}: unusable value ({type(exc).__name__}: {exc})"
+    return _exposure_disagreement(parsed)
+
+
+def _exposure_disagreement(parsed: dict[Path, object]) -> str | None:
+    """The tablet/solution exposure is one number: each protocol's `measuring.tablet_exposure_vs_solution`
+    (draft check, solution proposals) equals each PK prior's tablet/solution relative bioavailability."""
+    from cds_service.clinical.pk.priors import Prior
+    from cds_service.clinical.protocols import Protocol
+
+    priors = [(p, v.bioavailability["tablet"] / v.bioavailability["solution"])
+              for p, v in parsed.items() if isinstance(v, Prior)]
+    for path, protocol in parsed.items():
+        if not isinstance(protocol, Protocol):
+            continue
+        factor = protocol.measuring.tablet_exposure_vs_solution
+        for prior_path, ratio in priors:
+            if abs(factor - ratio) > 1e-9:
+                return (f"{path}: measuring/tablet_exposure_vs_solution is {factor:g} but {prior_path.name}'s "
+                        f"relative_bioavailability gives tablet/solution {ratio:g}: one number, change both")
     return None

@@ -48,3 +48,16 @@ def test_serve_check_and_plan_stop_with_one_line_and_exit_2(command, profiles: P
     assert cli.main(command) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("data file error: ") and "ihhe-sequential-sirolimus.json" in err[0]
+
+
+def test_the_tablet_exposure_is_one_number_in_the_protocols_and_the_pk_priors(profiles: Path) -> None:
+    """Review 2026-12-02: the draft check (protocol `measuring.tablet_exposure_vs_solution`) and the PK
+    model (prior `relative_bioavailability`) must use the same tablet/solution exposure; a site changing
+    one alone would have the card's linear line and its model line disagree about the same switch."""
+    path = profiles / "protocols" / "khe-maintenance.json"
+    data = json.loads(path.read_text())
+    data["measuring"]["tablet_exposure_vs_solution"] = 1.2
+    path.write_text(json.dumps(data))
+    problem = data_files.first_data_problem(profiles)
+    assert problem is not None and "khe-maintenance.json" in problem and "tablet_exposure_vs_solution" in problem
+    assert "relative_bioavailability" in problem
