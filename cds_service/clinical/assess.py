@@ -158,9 +158,10 @@ def _trough(record: PatientRecord, protocol: Protocol, last_change_on: date | No
         missing = MissingData("a sirolimus trough level", "order a whole-blood trough (LOINC 29247-4)")
         return None, Gaps(missing=(missing,) if on_therapy else ())
     trough = assess_trough(newest, last_change_on, protocol.trough, today)
-    if not trough.usable:
+    if not trough.usable:  # off sirolimus no level can be at steady state: none is missing (as above)
+        missing = MissingData("a usable sirolimus trough at steady state", LEVEL_ORDER)
         return trough, Gaps(reasons=("the latest level cannot be used: " + "; ".join(trough.reasons_unusable),),
-                            missing=(MissingData("a usable sirolimus trough at steady state", LEVEL_ORDER),))
+                            missing=(missing,) if on_therapy else ())
     started_since = [d for d in record.interacting_drugs if d.start is not None and d.start > trough.drawn_on]
     if not started_since:
         return trough, Gaps()

@@ -7,7 +7,7 @@ signals of section 5 as chosen in decision 0002 (KHE Condition relapse/recurrenc
 the stop being the last reduction: the dose given before the stop.
 
 The child: girl born 2020-06-01, 26 kg on 2026-11-15, KHE in remission since 2023-01-01, oral solution
-1 mg/mL twice daily. Taper CarePlan 2025-06-01 (completed 2026-09-30), monthly steps of at most 10 %
+1 mg/mL twice daily, last trough 5.1 ng/mL on 2026-09-15. Taper CarePlan 2025-06-01 (completed 2026-09-30), monthly steps of at most 10 %
 down to 0.13 mL twice daily (0.26 mg/day = 0.01 mg/kg/day) from 2026-09-01; the next 10 % step
 (0.24 mg/day = 0.0092 mg/kg/day) falls below 0.01, so sirolimus was stopped (decision 0004): the last
 order ends 2026-09-30, no sirolimus from 2026-10-01. Today 2026-11-22.
@@ -52,9 +52,10 @@ def completed_taper(*signs: dict[str, Any], careplan_status: str = "completed", 
     plan["status"] = careplan_status
     if careplan_status == "completed":
         plan["period"]["end"] = (STOPPED_ON - timedelta(days=1)).isoformat()
-    weight = [fhir.weight(26, date(2026, 11, 15))] if weighed else []
+    measured = [fhir.weight(26, date(2026, 11, 15))] if weighed else []
+    measured.append(fhir.trough(5.1, date(2026, 9, 15)))  # the taper's last level, on 0.26 mg/day
     khe = [] if any(s["resourceType"] == "Condition" for s in signs) else [fhir.khe()]
-    return [*weight, *khe, plan, *orders, *signs]
+    return [*measured, *khe, plan, *orders, *signs]
 
 
 def condition_relapse(on: date = date(2026, 11, 20)) -> dict[str, Any]:
