@@ -36,7 +36,7 @@ def first_data_problem(root: Path = PROFILES_DIR) -> str | None:
             try:
                 parsed[path] = parse(data)
             except ProtocolDataError as exc:
-                return f"{path}: {exc.details[0] if exc.details else exc.message}"
+                return f"{path}: {_first_problems(exc)}"
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 return f"{path}: unusable value ({type(exc).__name__}: {exc})"
     return _exposure_disagreement(parsed)
@@ -59,3 +59,14 @@ def _exposure_disagreement(parsed: dict[Path, object]) -> str | None:
                 return (f"{path}: measuring/tablet_exposure_vs_solution is {factor:g} but {prior_path.name}'s "
                         f"relative_bioavailability gives tablet/solution {ratio:g}: one number, change both")
     return None
+
+
+def _first_problems(exc: ProtocolDataError) -> str:
+    """The first problem and the others at the same key, in one line: a misspelt key is both a key
+    not allowed and a required key missing, and the person needs both halves to see the typo."""
+    if not exc.details:
+        return exc.message
+    key = exc.details[0].split(": ", 1)[0]
+    return "; ".join(d if i == 0 else d.split(": ", 1)[-1]
+                     for i, d in enumerate(exc.details) if d.split(": ", 1)[0] == key)
+

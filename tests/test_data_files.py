@@ -31,6 +31,16 @@ def test_a_protocol_threshold_of_the_wrong_type_is_named(profiles: Path) -> None
     assert problem is not None and "khe-maintenance.json" in problem and "sanity_limits/max_daily_mg" in problem
 
 
+def test_a_misspelt_protocol_key_is_named_with_the_key_it_replaces(profiles: Path) -> None:
+    path = profiles / "protocols" / "khe-maintenance.json"
+    data = json.loads(path.read_text())
+    data["trough"]["max_age_dyas"] = data["trough"].pop("max_age_days")
+    path.write_text(json.dumps(data))
+    problem = data_files.first_data_problem(profiles)
+    assert problem is not None and "\n" not in problem
+    assert "'max_age_dyas'" in problem and "'max_age_days'" in problem
+
+
 def test_a_prior_file_that_is_not_json_is_named_with_its_line(profiles: Path) -> None:
     path = profiles / "pk-priors" / "chen-2020-khe.json"
     path.write_text('{\n  "prior_id": "chen-2020-khe",\n  oops\n}')
