@@ -129,6 +129,7 @@ def _db_purge(args: argparse.Namespace) -> int:
 
     from sqlalchemy.engine import make_url
 
+    from cds_service import schema
     from cds_service.errors import ServiceUnavailable
     from cds_service.store import Store
 
@@ -136,6 +137,9 @@ def _db_purge(args: argparse.Namespace) -> int:
     url = make_url(settings.database_url).render_as_string(hide_password=True)
     store = Store(settings.database_url, replace(settings.database, statement_timeout_seconds=600))
     try:
+        # A database with no schema (a wrong path in the cron line, no `db upgrade` yet) is said so,
+        # not reported as a database that did not answer.
+        database_or_one_line(settings, lambda: schema.require_current(store.engine))
         now = dt.datetime.now(dt.UTC)
         purged = database_or_one_line(settings, lambda: store.purge_decision_pages(now, settings.decision_page_days))
     except ServiceUnavailable as exc:

@@ -67,3 +67,12 @@ def test_db_purge_on_an_unreachable_database_is_one_line(tmp_path: Path, capsys:
     assert main(["db", "purge", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "127.0.0.1:9" in err and "secret" not in err
+
+
+def test_db_purge_on_a_database_without_the_schema_says_to_run_db_upgrade(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "cds.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "never-upgraded.db"}"\n')
+    assert main(["db", "purge", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sirolimus-cds db upgrade" in err and "did not answer" not in err
