@@ -22,3 +22,15 @@ def test_readme_starts_with_exactly_two_commands_demo_and_test():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci_lines
+
+
+def test_every_readme_serve_with_a_config_is_preceded_by_db_upgrade_and_the_config_is_written_first():
+    """`serve` refuses a database without the schema, and a top-level key appended after an
+    [[auth.issuers]] table belongs to that table: a README block a newcomer copies must work as is."""
+    blocks = re.findall(r"```[a-z]*\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+    for block in (b for b in blocks if re.search(r"sirolimus-cds serve --config (\S+)", b)):
+        config = re.search(r"sirolimus-cds serve --config (\S+)", block).group(1)
+        upgrade = block.find(f"sirolimus-cds db upgrade --config {config}")
+        assert 0 <= upgrade < block.find(f"sirolimus-cds serve --config {config}"), block
+        appended = block.find(f">> {config}")
+        assert appended < 0 or 0 <= block.find(f"> {config}") < appended, block
