@@ -1,9 +1,13 @@
 """Shared fixtures: the real FHIR server process, databases, and the app under test."""
 from __future__ import annotations
 
+import ast
+import itertools
 import logging
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -19,6 +23,38 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
+
+
+def _module_marks(path: Path) -> set[str]:
+    """The marks a test file puts on every test in it (`pytestmark = pytest.mark.x` or a list), read
+    without importing the file."""
+    for node in ast.parse(path.read_bytes()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets):
+            return {n.attr for n in ast.walk(node.value) if isinstance(n, ast.Attribute)
+                    and isinstance(n.value, ast.Attribute) and n.value.attr == "mark"}
+    return set()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m EXPR`, a file none of whose tests can match EXPR (e.g. a `slow` module under
+    `-m "not slow"`) is not imported at all: importing the fuzz tests alone (schemathesis) costs
+    seconds of CPU in every process, for tests that would be deselected anyway. Exact: EXPR is false
+    for every combination of the marks a test in the file could add to the file's own."""
+    expression = config.getoption("markexpr")
+    if not expression or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    marks = _module_marks(collection_path)
+    if not marks:
+        return None
+    from _pytest.mark.expression import Expression
+
+    compiled = Expression.compile(expression)
+    others = sorted(set(re.findall(r"[A-Za-z_]\w*", expression)) - marks - {"and", "or", "not"})
+    for values in itertools.product((False, True), repeat=len(others)):
+        given = dict(zip(others, values, strict=True))
+        if compiled.evaluate(lambda name, given=given, **_: name in marks or given.get(name, False)):
+            return None
+    return True
 
 
 def require_service(name: str, reason: str) -> None:
