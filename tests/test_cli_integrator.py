@@ -37,6 +37,7 @@ def test_a_bad_environment_override_is_one_line_exit_2(monkeypatch, capsys) -> N
     assert "SIROLIMUS_CDS_PORT" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts a process of its own
 def test_version_and_python_dash_m() -> None:
     done = subprocess.run([sys.executable, "-m", "cds_service", "--version"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cds_service.app import create_app
 from cds_service.config import SANDBOX_ISSUER, Settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # starts a process of its own
 def test_serve_with_jwt_required_and_no_issuer_refuses_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "cds.toml"
     config.write_text("[auth]\nrequire_jwt = true\n")

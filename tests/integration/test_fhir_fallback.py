@@ -155,6 +155,7 @@ def own_server():
     server.stop()
 
 
+@pytest.mark.slow  # starts a FHIR server process of its own
 def test_a_stopped_server_is_412_could_not_connect(tmp_path, own_server):
     own_server.stop()
     app = make_app(tmp_path, fhir_servers=(own_server.base_url,))
@@ -164,6 +165,7 @@ def test_a_stopped_server_is_412_could_not_connect(tmp_path, own_server):
     assert "could not connect" in _diagnostics(response)
 
 
+@pytest.mark.slow  # starts a FHIR server process of its own
 def test_a_server_slower_than_the_budget_is_412_timed_out_within_the_budget(tmp_path, own_server):
     own_server.pause()  # the kernel still accepts connections; nothing answers
     app = make_app(tmp_path, fhir_servers=(own_server.base_url,), timeout_seconds=1.0)
