@@ -12,6 +12,7 @@ import pytest
 
 from cds_service.synthetic import catalog, load_scenario, scenario_names
 from cds_service.synthetic.seed import TOKEN_ENV, SeedError, add_seed_arguments, run_seed, seed
+from tests.e2e.support import TODAY as E2E_TODAY
 from tests.support.fhir_server import free_port
 
 SCENARIO_TAG = "https://sirolimus-cds.org/fhir/synthetic-scenario"
@@ -68,6 +69,13 @@ def resources_mrn(name: str) -> str:
 
 @pytest.mark.integration
 def test_seeding_one_scenario_uploads_it_with_dates_shifted_to_the_seed_date(fhir_server):
+    try:
+        _check_seeded_at_seed_date(fhir_server)
+    finally:  # the session's shared server as the other tests have it, whatever order they run in (xdist)
+        seed(fhir_server.base_url, fhir_server.token, ["khe-taper-recent-step"], E2E_TODAY)
+
+
+def _check_seeded_at_seed_date(fhir_server) -> None:
     (seeded,) = seed(fhir_server.base_url, fhir_server.token, ["khe-taper-recent-step"], SEED_DATE)
     assert seeded.patient_id == "khe-taper-recent-step"
     orders = search_all(fhir_server, "MedicationRequest?patient=Patient/khe-taper-recent-step&status=active")
