@@ -35,17 +35,19 @@ def _module_marks(path: Path) -> set[str]:
     return set()
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Under `-m EXPR`, a file none of whose tests can match EXPR (e.g. a `slow` module under
-    `-m "not slow"`) is not imported at all: importing the fuzz tests alone (schemathesis) costs
-    seconds of CPU in every process, for tests that would be deselected anyway. Exact: EXPR is false
-    for every combination of the marks a test in the file could add to the file's own."""
+def pytest_configure(config: pytest.Config) -> None:
+    """schemathesis's pytest plugin (blocked in pyproject's addopts: `-p no:schemathesis`) costs every
+    process about a second of CPU to import; only the fuzz tests need it, so it is loaded here unless
+    they are left out by `-m` (the inner loop)."""
+    if not _left_out_by_markexpr(Path(__file__).parent / "test_openapi_fuzz.py", config):
+        config.pluginmanager.import_plugin("schemathesis.pytest.plugin")
+
+
+def _left_out_by_markexpr(path: Path, config: pytest.Config) -> bool:
     expression = config.getoption("markexpr")
-    if not expression or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
-        return None
-    marks = _module_marks(collection_path)
+    marks = _module_marks(path) if expression else set()
     if not marks:
-        return None
+        return False
     from _pytest.mark.expression import Expression
 
     compiled = Expression.compile(expression)
@@ -53,8 +55,18 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     for values in itertools.product((False, True), repeat=len(others)):
         given = dict(zip(others, values, strict=True))
         if compiled.evaluate(lambda name, given=given, **_: name in marks or given.get(name, False)):
-            return None
+            return False
     return True
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m EXPR`, a file none of whose tests can match EXPR (e.g. a `slow` module under
+    `-m "not slow"`) is not imported at all: importing the fuzz tests alone (schemathesis) costs
+    seconds of CPU in every process, for tests that would be deselected anyway. Exact: EXPR is false
+    for every combination of the marks a test in the file could add to the file's own."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return True if _left_out_by_markexpr(collection_path, config) else None
 
 
 def require_service(name: str, reason: str) -> None:
