@@ -23,7 +23,7 @@ from cds_service.cli import main
 from cds_service.config import AuthSettings, FhirSettings, Settings
 from cds_service.synthetic import ExpectedOutcome, catalog, load_scenario, scenario_names
 from tests.support.fhir_server import free_port
-from tests.toolkit.helpers import recommended_daily_mg, run_cli, run_json, seed_all, worst_indicator
+from tests.toolkit.helpers import recommended_daily_mg, run_cli, run_json, worst_indicator
 
 pytestmark = pytest.mark.integration
 
@@ -75,12 +75,6 @@ ORDER_SELECT = [
     Expect("khe-maintenance-high", "order-select", "warning", 0.94, mentions="predicted trough"),
     Expect("khe-taper-step-due", "order-select", "info", 0.46),
 ]
-
-
-@pytest.fixture(scope="module")
-def seeded(fhir_server: Any) -> Any:
-    seed_all(fhir_server)
-    return fhir_server
 
 
 def base_args(server: Any, patient: str, hook: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cds_service.synthetic import load_scenario
-from tests.toolkit.helpers import daily_mg, run_cli, run_json, seed_all
+from tests.toolkit.helpers import daily_mg, run_cli, run_json
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,6 @@ MIN_DAYS_BETWEEN = 14  # rule 2: 5 half-lives, stated as 2 weeks
 MIN_TAPER_DAYS = 183  # rule 5: at least 6 months
 SOLUTION_MG_PER_ML = 1.0
 TAPERING = ["khe-taper-step-due", "khe-taper-recent-step"]
-
-
-@pytest.fixture(scope="module")
-def seeded(fhir_server: Any) -> Any:
-    seed_all(fhir_server)
-    return fhir_server
 
 
 def plan_args(server: Any, patient: str, *extra: str) -> list[str]:
