@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -136,6 +137,9 @@ def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
         steps = next_steps(call, fhir, port)
         run(app, HOST, port, args.workers, log_level=log_level, when_ready=lambda: print(steps, file=out, flush=True))
     finally:
+        # gunicorn's SIGCHLD handler outlives its arbiter: it would log the FHIR server's exit as an
+        # ERROR "Worker (pid:N) was sent SIGTERM!" on every Ctrl-C.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if fhir is not None:
             fhir.stop()
             shutil.rmtree(fhir.workdir, ignore_errors=True)
