@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .decision import DoseRegimen, Formulation
 from .facts import daily_dose_mg
-from .medication import _first, read_dose, read_medication
+from .medication import first, read_dose, read_medication
 from .validate import MALFORMED, parse_date
 from .valuesets import match_concept
 
@@ -114,7 +114,7 @@ def _read_draft(resource: Any) -> DraftOrder:
         missing.append("the product (oral solution or tablet strength) is not named, only the ingredient")
     if dose is not None:
         missing.extend(dose.problems)
-    dosage = _first(resource.get("dosageInstruction"))
+    dosage = first(resource.get("dosageInstruction"))
     text = " ".join(str(dosage.get(k, "")) for k in ("text", "patientInstruction")) if isinstance(dosage, dict) else ""
     return DraftOrder(
         resource_id=resource.get("id") if isinstance(resource.get("id"), str) else None,

@@ -8,7 +8,7 @@ from .decision import Evidence, Finding, Phase, TroughUsed, Unusable
 from .dosing import sanity_problems, tenfold_apart
 from .draft import DraftOrder
 from .facts import Trough
-from .protocols import Protocol, period, share
+from .protocols import Protocol, TaperRules, period, share
 from .record import PatientRecord
 from .relapse import RelapseSignal
 from .timeline import DoseEvent, max_dose_in_window
@@ -79,18 +79,8 @@ def draft_findings(draft: DraftOrder, protocol: Protocol, phase: Phase | None, t
                    current: DoseEvent | None, last_change_on: date | None,
                    signals: Sequence[RelapseSignal], weight_kg: float | None, today: date) -> tuple[Finding, ...]:
     """A draft order that breaks the protocol, or carries the tenfold hazard."""
-    found: list[Finding] = []
     ev = (Evidence(f"MedicationRequest/{draft.resource_id}", draft.daily_dose_mg, "mg/d", today),)
-    if draft.text_mg is not None and draft.mg_per_administration is not None \
-            and tenfold_apart(draft.text_mg, draft.mg_per_administration, protocol.sanity):
-        found.append(Finding("mg-ml-tenfold", "critical",
-                             f"the dose text says {draft.text_mg:g} mg but the dose entered is "
-                             f"{draft.mg_per_administration:g} mg: a factor near 10", ev))
-    if draft.text_ml is not None and draft.ml_per_administration is not None \
-            and tenfold_apart(draft.text_ml, draft.ml_per_administration, protocol.sanity):
-        found.append(Finding("mg-ml-tenfold", "critical",
-                             f"the dose text says {draft.text_ml:g} mL but the dose entered is "
-                             f"{draft.ml_per_administration:g} mL: a factor near 10", ev))
+    found = list(_text_tenfold(draft, protocol, ev))
     daily = draft.daily_dose_mg
     if daily is None:
         return tuple(found)
@@ -104,26 +94,51 @@ def draft_findings(draft: DraftOrder, protocol: Protocol, phase: Phase | None, t
     if current is None or current.daily_mg <= 0 or abs(daily - current.daily_mg) < 1e-9:
         return tuple(found)
     rules = protocol.taper
-    if phase in TAPER_PHASES and rules is not None:
-        cap = rules.max_reduction_fraction if phase is Phase.TAPERING else rules.after_relapse_max_reduction_fraction
-        reference = max_dose_in_window(timeline, today, rules.window_days)
-        if daily < current.daily_mg and daily + 1e-9 < (1 - cap) * reference:
-            found.append(Finding("reduction-exceeds-cap", "warning",
-                                 f"the draft reduces to {daily:g} mg/day, more than {cap:.0%} below "
-                                 f"{reference:g} mg/day within {rules.window_days} days (protocol rule 1/8)", ev))
-        if daily < current.daily_mg and phase in {Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING}:
-            found.append(Finding("reduction-during-stabilisation", "warning",
-                                 "the draft reduces the dose during the "
-                                 f"{period(rules.stabilisation_days, adjective=True)} stabilisation after a "
-                                 f"relapse (rule 8: reductions of at most "
-                                 f"{share(rules.after_relapse_max_reduction_fraction)} a month only after it)", ev))
-        if daily > current.daily_mg and not signals:
-            found.append(Finding("increase-during-taper", "warning",
-                                 "the draft increases the dose during the taper without a recorded relapse "
-                                 "signal (rule 7 allows a return to the effective dose after a relapse)", ev))
+    if phase is not None and phase in TAPER_PHASES and rules is not None:
+        found += _taper_rules_broken(daily, current, phase, rules, timeline, signals, today, ev)
     min_days = rules.min_days_between_changes if rules else protocol.trough.steady_state_days
     if last_change_on is not None and today < last_change_on + timedelta(days=min_days):
         found.append(Finding("change-too-soon", "warning",
                              f"the dose changed on {last_change_on.isoformat()}, less than {min_days} days ago: "
                              "levels are not at steady state yet", ev))
     return tuple(found)
+
+
+def _text_tenfold(draft: DraftOrder, protocol: Protocol, ev: tuple[Evidence, ...]) -> tuple[Finding, ...]:
+    """The order's text and its structured dose about 10-fold apart (mg, or mL)."""
+    found = []
+    if draft.text_mg is not None and draft.mg_per_administration is not None \
+            and tenfold_apart(draft.text_mg, draft.mg_per_administration, protocol.sanity):
+        found.append(Finding("mg-ml-tenfold", "critical",
+                             f"the dose text says {draft.text_mg:g} mg but the dose entered is "
+                             f"{draft.mg_per_administration:g} mg: a factor near 10", ev))
+    if draft.text_ml is not None and draft.ml_per_administration is not None \
+            and tenfold_apart(draft.text_ml, draft.ml_per_administration, protocol.sanity):
+        found.append(Finding("mg-ml-tenfold", "critical",
+                             f"the dose text says {draft.text_ml:g} mL but the dose entered is "
+                             f"{draft.ml_per_administration:g} mL: a factor near 10", ev))
+    return tuple(found)
+
+
+def _taper_rules_broken(daily: float, current: DoseEvent, phase: Phase, rules: TaperRules,
+                        timeline: Sequence[DoseEvent], signals: Sequence[RelapseSignal], today: date,
+                        ev: tuple[Evidence, ...]) -> list[Finding]:
+    """During the taper: a cut beyond the cap (rule 1/8), a cut while stabilising, a rise without relapse."""
+    found = []
+    cap = rules.max_reduction_fraction if phase is Phase.TAPERING else rules.after_relapse_max_reduction_fraction
+    reference = max_dose_in_window(timeline, today, rules.window_days)
+    if daily < current.daily_mg and daily + 1e-9 < (1 - cap) * reference:
+        found.append(Finding("reduction-exceeds-cap", "warning",
+                             f"the draft reduces to {daily:g} mg/day, more than {cap:.0%} below "
+                             f"{reference:g} mg/day within {rules.window_days} days (protocol rule 1/8)", ev))
+    if daily < current.daily_mg and phase in {Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING}:
+        found.append(Finding("reduction-during-stabilisation", "warning",
+                             "the draft reduces the dose during the "
+                             f"{period(rules.stabilisation_days, adjective=True)} stabilisation after a "
+                             f"relapse (rule 8: reductions of at most "
+                             f"{share(rules.after_relapse_max_reduction_fraction)} a month only after it)", ev))
+    if daily > current.daily_mg and not signals:
+        found.append(Finding("increase-during-taper", "warning",
+                             "the draft increases the dose during the taper without a recorded relapse "
+                             "signal (rule 7 allows a return to the effective dose after a relapse)", ev))
+    return found

@@ -45,7 +45,7 @@ class DoseReading:
         return daily_dose_mg(self.mg_per_administration, self.administrations_per_day)
 
 
-def _first(value: Any) -> Any:
+def first(value: Any) -> Any:
     """R4 arrays sometimes arrive as single objects (the CDS Hooks sandbox): accept both."""
     if isinstance(value, list):
         return value[0] if value else None
@@ -84,7 +84,7 @@ def read_medication(
     match = match_concept(valueset, concept)
     label = ""
     if isinstance(concept, dict):
-        coding = _first(concept.get("coding")) or {}
+        coding = first(concept.get("coding")) or {}
         label = str(concept.get("text") or (coding.get("display") if isinstance(coding, dict) else "") or "")
     return MedicationReading(match, concept is not None, match.form if match else None,
                              match.strength_mg if match else None, label)
@@ -96,7 +96,7 @@ def administrations_per_day(dosage: dict[str, Any]) -> float | None:
     freq, period, unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
     if isinstance(freq, int | float) and isinstance(period, int | float) and period > 0 and unit in _PER_DAY:
         return float(freq) / float(period) * _PER_DAY[unit]
-    code = _first((timing.get("code") or {}).get("coding"))
+    code = first((timing.get("code") or {}).get("coding"))
     if isinstance(code, dict) and str(code.get("code", "")).upper() in _TIMING_CODES:
         return _TIMING_CODES[str(code["code"]).upper()]
     return None
@@ -119,7 +119,7 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
     per_day = administrations_per_day(dosage)
     if per_day is None:
         problems.append("no frequency (timing.repeat frequency/period) has been entered")
-    dose_and_rate = _first(dosage.get("doseAndRate"))
+    dose_and_rate = first(dosage.get("doseAndRate"))
     quantity = (dose_and_rate or {}).get("doseQuantity") if isinstance(dose_and_rate, dict) else None
     mg = ml = tablets = unknown_unit = None
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):

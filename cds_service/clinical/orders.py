@@ -9,8 +9,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from .facts import DosePeriod, DrugExposure, Unusable
-from .medication import _first, read_dose, read_medication
+from .medication import MedicationReading, first, read_dose, read_medication
 from .validate import is_valid, parse_date, ref
+
+# A sirolimus prescription read: its start, its own end, the request and its medication.
+Selected = tuple[date, date | None, dict[str, Any], MedicationReading]
 
 ENDED_STATUSES = {"stopped", "completed", "cancelled", "entered-in-error"}
 NOT_GIVEN_STATUSES = {"cancelled", "entered-in-error", "draft"}
@@ -19,7 +22,7 @@ PRESCRIPTION_INTENTS = {None, "order", "original-order", "instance-order"}
 
 
 def _bounds(request: dict[str, Any]) -> tuple[date | None, date | None]:
-    dosage = _first(request.get("dosageInstruction"))
+    dosage = first(request.get("dosageInstruction"))
     repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {} if isinstance(dosage, dict) else {}
     bounds = b if isinstance(b := repeat.get("boundsPeriod"), dict) else {}
     start = parse_date(bounds.get("start")) or parse_date(request.get("authoredOn"))
@@ -43,7 +46,7 @@ def _still_in_force(status: str, own_end: date | None, on: date) -> bool:
     return own_end > on
 
 
-def _overlap_reason(earlier: tuple[date, date | None, dict[str, Any], Any], later_start: date) -> str:
+def _overlap_reason(earlier: Selected, later_start: date) -> str:
     start, end, request, _ = earlier
     until = "with no end date" if end is None else f"until {(end - timedelta(days=1)).isoformat()}"
     return (f"two sirolimus orders in force at once: {ref(request)} ({request.get('status')}, from "
@@ -57,31 +60,8 @@ def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dic
 
     An order still in force (active/on-hold, its own end after) when a later one starts is not replaced by
     it: both stay in force and the later one carries a problem (the history is then unreadable)."""
-    selected = []
-    for request in requests:
-        med = read_medication(request, "sirolimus", medications)
-        if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
-            continue
-        if request.get("intent") not in PRESCRIPTION_INTENTS:  # a plan or proposal is not a prescription
-            continue
-        start, end = _bounds(request)
-        if start is None or start > today:
-            if start is None:
-                unusable.append(Unusable(ref(request), "sirolimus order without a start date or authoredOn"))
-            continue
-        if not is_valid(request, unusable):
-            continue
-        selected.append((start, end, request, med))
-    selected.sort(key=lambda item: (item[0], str(item[2].get("authoredOn", ""))))
-    # Two orders in force at once (neither replaces the other): the daily dose taken cannot be known.
-    overlaps: dict[int, list[str]] = {}
-    overlapped: set[int] = set()
-    for j, (later_start, _, _, _) in enumerate(selected):
-        for i in range(j):
-            earlier = selected[i]
-            if _still_in_force(str(earlier[2].get("status")), earlier[1], later_start):
-                overlaps.setdefault(j, []).append(_overlap_reason(earlier, later_start))
-                overlapped.add(i)
+    selected = _prescriptions(requests, medications, today, unusable)
+    overlaps, overlapped = _overlaps(selected)
     periods: list[DosePeriod] = []
     for i, (start, end, request, med) in enumerate(selected):
         next_start = selected[i + 1][0] if i + 1 < len(selected) else None
@@ -106,6 +86,42 @@ def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dic
         for reason in overlaps.get(i, ()):
             unusable.append(Unusable(ref(request), reason))
     return tuple(periods)
+
+
+def _prescriptions(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]], today: date,
+                   unusable: list[Unusable]) -> list[Selected]:
+    """The sirolimus prescriptions given (not plans, not entered-in-error), started by today, oldest first."""
+    selected = []
+    for request in requests:
+        med = read_medication(request, "sirolimus", medications)
+        if med.match is None or request.get("status") in NOT_GIVEN_STATUSES:
+            continue
+        if request.get("intent") not in PRESCRIPTION_INTENTS:  # a plan or proposal is not a prescription
+            continue
+        start, end = _bounds(request)
+        if start is None or start > today:
+            if start is None:
+                unusable.append(Unusable(ref(request), "sirolimus order without a start date or authoredOn"))
+            continue
+        if not is_valid(request, unusable):
+            continue
+        selected.append((start, end, request, med))
+    selected.sort(key=lambda item: (item[0], str(item[2].get("authoredOn", ""))))
+    return selected
+
+
+def _overlaps(selected: list[Selected]) -> tuple[dict[int, list[str]], set[int]]:
+    """Two orders in force at once (neither replaces the other): the daily dose taken cannot be known.
+    The later order's reasons, and the earlier orders that stay in force."""
+    overlaps: dict[int, list[str]] = {}
+    overlapped: set[int] = set()
+    for j, (later_start, _, _, _) in enumerate(selected):
+        for i in range(j):
+            earlier = selected[i]
+            if _still_in_force(str(earlier[2].get("status")), earlier[1], later_start):
+                overlaps.setdefault(j, []).append(_overlap_reason(earlier, later_start))
+                overlapped.add(i)
+    return overlaps, overlapped
 
 
 def read_drug_exposures(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]],

@@ -159,28 +159,6 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         raise ProtocolDataError(f"protocol data {data.get('protocol_id', '?')} is invalid", details=problems)
     t, m, s = data["trough"], data["measuring"], data["sanity_limits"]
     target = data.get("target_trough_ng_ml")
-    taper = None
-    if "taper" in data:
-        tp, rl = data["taper"], data["taper"]["relapse"]
-        taper = TaperRules(
-            max_reduction_fraction=tp["max_reduction_fraction"],
-            window_days=tp["window_days"],
-            min_days_between_changes=tp["min_days_between_changes"],
-            min_taper_days=tp["min_taper_days"],
-            stabilisation_days=tp["stabilisation_days"],
-            after_relapse_max_reduction_fraction=tp["after_relapse_max_reduction_fraction"],
-            relapse=RelapseRules(
-                condition_statuses=tuple(rl["condition_statuses"]),
-                platelets_below_10e9_l=rl["platelets_below_10e9_l"],
-                fibrinogen_below_g_l=rl["fibrinogen_below_g_l"],
-                return_triggers=tuple(rl["return_triggers"]),
-                warning_signals=tuple(rl["warning_signals"]),
-                after_stop_watch_days=rl["after_stop_watch_days"],
-                after_stop_signal_max_age_days=rl["after_stop_signal_max_age_days"],
-            ),
-            stop_below_mg_per_kg_day=tp["stop_rule"]["stop_below_mg_per_kg_day"],
-            stop_when_step_not_measurable=tp["stop_rule"]["stop_when_step_not_measurable"],
-        )
     titration = data.get("titration", {"aim": "midpoint", "protocol_line": ""})
     return Protocol(
         ref=ProtocolRef(data["protocol_id"], data["title"], data["version"], data["plan_definition_url"],
@@ -208,10 +186,35 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
                             weight_jump_window_days=s["weight_jump_window_days"],
                             weight_for_age_kg=tuple((b["age_from_days"], b["age_to_days"], float(b["min_kg"]),
                                                      float(b["max_kg"])) for b in s["weight_for_age_kg"])),
-        taper=taper,
+        taper=_taper_rules(data["taper"]) if "taper" in data else None,
         eligibility=data.get("eligibility", {}),
         starting_dose_tolerance_fraction=data.get("starting_dose_tolerance_fraction"),
         loading_dose_at_start=data.get("loading_dose_at_start", False),
+    )
+
+
+
+def _taper_rules(tp: dict[str, Any]) -> TaperRules:
+    """The `taper` section (guided discontinuation only), already validated against the schema."""
+    rl = tp["relapse"]
+    return TaperRules(
+        max_reduction_fraction=tp["max_reduction_fraction"],
+        window_days=tp["window_days"],
+        min_days_between_changes=tp["min_days_between_changes"],
+        min_taper_days=tp["min_taper_days"],
+        stabilisation_days=tp["stabilisation_days"],
+        after_relapse_max_reduction_fraction=tp["after_relapse_max_reduction_fraction"],
+        relapse=RelapseRules(
+            condition_statuses=tuple(rl["condition_statuses"]),
+            platelets_below_10e9_l=rl["platelets_below_10e9_l"],
+            fibrinogen_below_g_l=rl["fibrinogen_below_g_l"],
+            return_triggers=tuple(rl["return_triggers"]),
+            warning_signals=tuple(rl["warning_signals"]),
+            after_stop_watch_days=rl["after_stop_watch_days"],
+            after_stop_signal_max_age_days=rl["after_stop_signal_max_age_days"],
+        ),
+        stop_below_mg_per_kg_day=tp["stop_rule"]["stop_below_mg_per_kg_day"],
+        stop_when_step_not_measurable=tp["stop_rule"]["stop_when_step_not_measurable"],
     )
 
 

@@ -14,7 +14,7 @@ dates and doses only, so that the schedule projection can reuse it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -121,8 +121,7 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
     changes = [c for c in dose_changes(timeline) if c.changed_on <= today]
     last_change_on = changes[-1].changed_on if changes else None
     if current is None or current.daily_mg <= 0:
-        phase = Phase.STOPPED
-        return TaperPlan(phase=phase, current=None, last_change_on=last_change_on, step=None,
+        return TaperPlan(phase=Phase.STOPPED, current=None, last_change_on=last_change_on, step=None,
                          relapse_return=None, solution_step=None, stop_due_on=None,
                          reasons=("sirolimus has been stopped",), warnings=(), return_signals=())
     returns = [c for c in changes if c.changed_on >= taper_start and 0 < c.from_daily_mg < c.to_daily_mg]
@@ -130,37 +129,51 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
     fresh = [s for s in signals if last_return_on is None or s.on > last_return_on]
     return_signals = tuple(s for s in fresh if s.kind in rules.relapse.return_triggers)
     warnings = tuple(s for s in fresh if s.kind in rules.relapse.warning_signals)
-
-    if last_return_on is None:
-        phase, fraction, not_before = Phase.TAPERING, rules.max_reduction_fraction, taper_start
-    else:
-        days = (today - last_return_on).days
-        not_before = last_return_on + timedelta(days=rules.stabilisation_days)
-        fraction = rules.after_relapse_max_reduction_fraction
-        phase = (Phase.RETURNED_AFTER_RELAPSE if days < rules.min_days_between_changes
-                 else Phase.STABILISING if days < rules.stabilisation_days else Phase.FIVE_PERCENT)
-
+    phase, fraction, not_before = _phase(last_return_on, taper_start, rules, today)
+    plan = TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=None, relapse_return=None,
+                     solution_step=None, stop_due_on=None, reasons=(), warnings=warnings,
+                     return_signals=return_signals)
     if return_signals:
-        signal = return_signals[0]
-        effective = previously_effective(timeline, taper_start, signal.on)
-        if effective is not None and effective.daily_mg > current.daily_mg + _EPS:
-            back = regimen(effective.mg_per_administration, effective.per_day,
-                           effective.formulation or current.formulation or "solution", measuring)
-            return_step = TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7)
-            return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=None,
-                             relapse_return=return_step, solution_step=None, stop_due_on=None,
-                             reasons=(f"relapse signal: {signal.message}",), warnings=warnings,
-                             return_signals=return_signals)
-        return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=None,
-                         relapse_return=None, solution_step=None, stop_due_on=None,
-                         reasons=(f"relapse signal: {signal.message}; no reduction has been made since the "
-                                  "taper began, so the current dose is the effective dose: review clinically",),
-                         warnings=warnings, return_signals=return_signals)
-
+        return _relapse_return(plan, current, timeline, taper_start, measuring, today)
     if last_change_on is not None:
         not_before = max(not_before, last_change_on + timedelta(days=rules.min_days_between_changes))
-    line = rules.rule_8 if phase is not Phase.TAPERING else rules.rule_1
-    rule = "taper_step_rule_8" if phase is not Phase.TAPERING else "taper_step_rule_1"
+    return _next_reduction(plan, current, timeline, taper_start, rules, measuring, weight_kg, today,
+                           fraction=fraction, not_before=not_before)
+
+
+def _phase(last_return_on: date | None, taper_start: date, rules: TaperRules, today: date
+           ) -> tuple[Phase, float, date]:
+    """Rules 1 and 8: the phase, the step's cap and the first day a step may come (before rule 2)."""
+    if last_return_on is None:
+        return Phase.TAPERING, rules.max_reduction_fraction, taper_start
+    days = (today - last_return_on).days
+    phase = (Phase.RETURNED_AFTER_RELAPSE if days < rules.min_days_between_changes
+             else Phase.STABILISING if days < rules.stabilisation_days else Phase.FIVE_PERCENT)
+    return phase, rules.after_relapse_max_reduction_fraction, last_return_on + timedelta(days=rules.stabilisation_days)
+
+
+def _relapse_return(plan: TaperPlan, current: DoseEvent, timeline: Sequence[DoseEvent], taper_start: date,
+                    measuring: Measuring, today: date) -> TaperPlan:
+    """Rule 7: back to the previously effective dose, now; without a reduction since the taper began
+    the current dose is the effective one (review clinically)."""
+    signal = plan.return_signals[0]
+    effective = previously_effective(timeline, taper_start, signal.on)
+    if effective is not None and effective.daily_mg > current.daily_mg + _EPS:
+        back = regimen(effective.mg_per_administration, effective.per_day,
+                       effective.formulation or current.formulation or "solution", measuring)
+        return replace(plan, relapse_return=TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7),
+                       reasons=(f"relapse signal: {signal.message}",))
+    return replace(plan, reasons=(f"relapse signal: {signal.message}; no reduction has been made since the "
+                                  "taper began, so the current dose is the effective dose: review clinically",))
+
+
+def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[DoseEvent], taper_start: date,
+                    rules: TaperRules, measuring: Measuring, weight_kg: float | None, today: date,
+                    *, fraction: float, not_before: date) -> TaperPlan:
+    """The next step (rules 1, 2, 8), as the oral solution when whole tablets cannot make it, or the
+    stop rule (rule 5's minimum duration first)."""
+    line = rules.rule_8 if plan.phase is not Phase.TAPERING else rules.rule_1
+    rule = "taper_step_rule_8" if plan.phase is not Phase.TAPERING else "taper_step_rule_1"
     proposed, status = reduction(current, fraction, measuring)
     reasons: list[str] = []
     solution_step = None
@@ -179,13 +192,10 @@ def plan_taper(timeline: Sequence[DoseEvent], taper_start: date, signals: Sequen
         if stop_due > today:
             reasons.append(f"the stop rule is met but the minimum taper duration is not reached: taper began "
                            f"{taper_start.isoformat()}, stopping possible from {stop_due.isoformat()}")
-        return TaperPlan(phase=Phase.READY_TO_STOP if stop_due <= today else phase, current=current,
-                         last_change_on=last_change_on, step=None, relapse_return=None, solution_step=None,
-                         stop_due_on=stop_due, reasons=tuple(reasons), warnings=warnings, return_signals=())
+        return replace(plan, phase=Phase.READY_TO_STOP if stop_due <= today else plan.phase, stop_due_on=stop_due,
+                       reasons=tuple(reasons))
     step = None
     if proposed is not None:
         due = earliest_step_day(timeline, not_before, proposed.daily_dose_mg, fraction, rules.window_days)
         step = TaperStep(due, proposed, fraction, rule, line)
-    return TaperPlan(phase=phase, current=current, last_change_on=last_change_on, step=step,
-                     relapse_return=None, solution_step=solution_step, stop_due_on=None,
-                     reasons=tuple(reasons), warnings=warnings, return_signals=())
+    return replace(plan, step=step, solution_step=solution_step, reasons=tuple(reasons))
