@@ -72,6 +72,15 @@ def dose_series(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any]
 
 def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()) -> str:
     """An inline-ready `<svg>` element (no XML prolog), scaled to its container's width."""
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sirolimus-cds", "font.size": 9}):
+        figure = chart_figure(decision, history)
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _inline(buffer.getvalue())
+
+
+def chart_figure(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any]] = ()) -> Figure:
+    """The decision page's chart as a matplotlib Figure (the page writes it as SVG, `plan --chart` as PNG)."""
     series = dose_series(decision, history)
     decided = _day(decision["decided_on"])
     levels = {t["observation_id"]: t for t in [*(decision.get("trough_history") or ()),
@@ -79,7 +88,7 @@ def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str,
     troughs = [t for t in levels if t.get("value_ng_ml") is not None]
     unusable = [t for t in levels if t.get("value_ng_ml") is None]
 
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sirolimus-cds", "font.size": 9}):
+    with matplotlib.rc_context({"font.size": 9}):
         figure = Figure(figsize=(9, 3.8), dpi=100)
         dose_axis = figure.add_subplot()
         trough_axis = dose_axis.twinx()
@@ -121,9 +130,7 @@ def render_chart_svg(decision: Mapping[str, Any], history: Iterable[Mapping[str,
             handles=_legend(decision), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, frameon=False, fontsize=8
         )
         figure.tight_layout()
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    return _inline(buffer.getvalue())
+    return figure
 
 
 def _draw_band(axis: Any, band: tuple[float, float] | None) -> None:

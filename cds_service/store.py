@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from cds_service.config import DatabaseSettings
-from cds_service.database import bounded_engine, engine_url, unavailable_when_unanswered, upsert_insert
+from cds_service.database import bounded_engine, unavailable_when_unanswered, upsert_insert
 
 metadata = MetaData()
 
@@ -103,10 +103,7 @@ class DecisionRecord:
     timings_ms: dict[str, float]
 
 
-_engine_url = engine_url  # tests and tools import it from here
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
+def as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -161,8 +158,8 @@ class Store:
         if row is None:
             return None
         values = dict(row)
-        values["created_at"] = _utc(values["created_at"])
-        values["expires_at"] = _utc(values["expires_at"])
+        values["created_at"] = as_utc(values["created_at"])
+        values["expires_at"] = as_utc(values["expires_at"])
         return DecisionRecord(**values)
 
     def record_feedback(self, service_id: str, items: Iterable[Mapping[str, Any]], now: dt.datetime) -> int:

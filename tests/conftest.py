@@ -117,9 +117,9 @@ def postgres_admin() -> Iterator[object]:
     """An AUTOCOMMIT engine on the local PostgreSQL server (fails in CI when it is missing)."""
     import sqlalchemy
 
-    from cds_service.store import _engine_url
+    from cds_service.database import engine_url
 
-    admin = sqlalchemy.create_engine(_engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT 1"))

@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 
 from cds_service import schema
 from cds_service.cli import main
-from cds_service.store import _engine_url, decision_cards, decisions, feedback, metadata
+from cds_service.database import engine_url
+from cds_service.store import decision_cards, decisions, feedback, metadata
 from tests.support.jwt_tokens import make_es384_key
 from tests.support.service_process import free_port, write_config
 
@@ -30,7 +31,7 @@ def _config(tmp_path: Path, database_url: str) -> Path:
 
 
 def _engine(database_url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(_engine_url(database_url))
+    return sqlalchemy.create_engine(engine_url(database_url))
 
 
 def _revision_and_tables(database_url: str) -> tuple[str | None, set[str]]:

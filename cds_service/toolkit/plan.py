@@ -150,40 +150,10 @@ def write_chart(decision: Decision, path: Path) -> None:
         svg = chart.render_chart_svg(data)
         path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + svg, encoding="utf-8")
         return
-    figure_of = getattr(chart, "chart_figure", None)
-    # When the cards module exposes its Figure, use it as is; else assemble it from its drawing steps.
-    figure = figure_of(data) if figure_of is not None else _figure_from_chart_parts(chart, data)
+    figure = chart.chart_figure(data)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     path.write_bytes(buffer.getvalue())
-
-
-def _figure_from_chart_parts(chart: Any, data: dict[str, Any]) -> Any:
-    """The decision page's drawing steps (cards.chart) on a Figure of our own, for PNG output."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-
-    series = chart.dose_series(data)
-    decided = chart._day(data["decided_on"])
-    troughs = [t for t in data.get("troughs_used") or () if t.get("value_ng_ml") is not None]
-    figure = Figure(figsize=(9, 3.8), dpi=100)
-    dose_axis = figure.add_subplot()
-    trough_axis = dose_axis.twinx()
-    chart._draw_band(trough_axis, chart.target_band(data.get("protocol")))
-    chart._draw_dose(dose_axis, series, decided)
-    chart._draw_troughs(trough_axis, troughs, data)
-    dose_axis.axvline(decided, color="#444", lw=1)
-    dose_axis.set_ylabel("Sirolimus dose, mg/day", color=chart.DOSE_COLOUR)
-    trough_axis.set_ylabel("Trough, ng/mL", color=chart.TROUGH_COLOUR)
-    dose_axis.set_ylim(bottom=0, top=chart._top(v for _, v in series["past"] + series["projected"]))
-    trough_axis.set_ylim(bottom=0, top=chart._top([t["value_ng_ml"] for t in troughs] + chart._band_top(data)))
-    locator = AutoDateLocator(minticks=4, maxticks=9)
-    dose_axis.xaxis.set_major_locator(locator)
-    dose_axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    dose_axis.legend(handles=chart._legend(data), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4,
-                     frameon=False, fontsize=8)
-    figure.tight_layout()
-    return figure
 
 
 # -- command line -----------------------------------------------------------------------------------

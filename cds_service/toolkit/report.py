@@ -39,7 +39,7 @@ from cds_service.governance import (
     reason_label,
     summarise,
 )
-from cds_service.store import _utc
+from cds_service.store import as_utc
 from cds_service.toolkit.common import EXIT_OK, EXIT_USAGE, ToolkitError
 
 CHART_SUFFIXES = (".png", ".svg")
@@ -63,14 +63,14 @@ def read_report(database_url: str, since: dt.datetime | None, made_at: dt.dateti
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.store import _engine_url
+    from cds_service.database import engine_url
 
     shown_url = make_url(database_url).render_as_string(hide_password=True)
     sqlite_file = (make_url(database_url).database or "") if database_url.startswith("sqlite") else None
     if sqlite_file is not None and not Path(sqlite_file).is_file():
         raise ConfigError(f"the database {shown_url} does not exist; give the service's database "
                           "(database_url in --config, or $SIROLIMUS_CDS_DATABASE_URL)")
-    engine = create_engine(_engine_url(database_url))
+    engine = create_engine(engine_url(database_url))
     try:
         missing = [t for t in ("decisions", "decision_cards", "feedback") if not inspect(engine).has_table(t)]
         if missing:
@@ -103,7 +103,7 @@ def _shown_cards(conn: Any, since: dt.datetime | None) -> Iterator[ShownCard]:
                 continue
             kind = card_kind(card)
             yield ShownCard(uuid=card["uuid"], kind=kind.value if kind else UNRECORDED_KIND,
-                            indicator=str(card.get("indicator", "info")), shown_at=_utc(created_at))
+                            indicator=str(card.get("indicator", "info")), shown_at=as_utc(created_at))
 
 
 def _feedback(conn: Any, since: dt.datetime | None) -> Iterator[FeedbackItem]:
@@ -123,7 +123,7 @@ def _feedback(conn: Any, since: dt.datetime | None) -> Iterator[FeedbackItem]:
         yield FeedbackItem(
             card=row["card_uuid"],
             outcome=row["outcome"],
-            at=_instant(row["outcome_timestamp"]) or _utc(row["received_at"]),
+            at=_instant(row["outcome_timestamp"]) or as_utc(row["received_at"]),
             reason=reason_label(row["override_reason"]) if row["outcome"] == "overridden" else None,
             sequence=row["id"],
         )
@@ -149,7 +149,7 @@ def _instant(text: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return _utc(value)
+    return as_utc(value)
 
 
 # -- the table -------------------------------------------------------------------------------------------

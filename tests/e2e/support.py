@@ -37,7 +37,8 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.store import _engine_url, decision_cards, decisions, feedback
+from cds_service.database import engine_url
+from cds_service.store import decision_cards, decisions, feedback
 from cds_service.synthetic.shift import days_between, shift_dates
 from fhir_profiles.schemas import problems
 from tests.clinical import fhir as build
@@ -284,7 +285,7 @@ class AuditDb:
     url: str
 
     def __post_init__(self) -> None:
-        self.engine = sqlalchemy.create_engine(_engine_url(self.url))
+        self.engine = sqlalchemy.create_engine(engine_url(self.url))
 
     def decisions_for(self, hook_instance: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

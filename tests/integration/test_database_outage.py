@@ -15,7 +15,7 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from cds_service.config import DatabaseSettings
-from cds_service.store import _engine_url
+from cds_service.database import engine_url
 from cds_service.synthetic.seed import seed
 from tests.support.app import hook_request, make_app
 from tests.support.freezable_proxy import FreezableProxy
@@ -51,7 +51,7 @@ def _feedback(card: str) -> dict:
 
 
 def _audit_rows(database_url: str) -> int:
-    engine = sqlalchemy.create_engine(_engine_url(database_url))
+    engine = sqlalchemy.create_engine(engine_url(database_url))
     try:
         with engine.connect() as conn:
             return int(conn.execute(sqlalchemy.text("SELECT count(*) FROM decisions")).scalar_one())
@@ -115,7 +115,7 @@ def test_two_workers_answer_503_while_the_database_is_frozen_and_recover_without
     assert after == [200] * 6
     assert pid_unchanged
     assert '"status": 500' not in log
-    engine = sqlalchemy.create_engine(_engine_url(postgres_url))
+    engine = sqlalchemy.create_engine(engine_url(postgres_url))
     with engine.connect() as conn:
         stored = set(conn.execute(sqlalchemy.text("SELECT card_uuid FROM feedback")).scalars())
     engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 import requests
 import sqlalchemy
 
-from cds_service.store import _engine_url
+from cds_service.database import engine_url
 from tests.support.jwt_tokens import bearer, make_es384_key, sandbox_token
 from tests.support.service_process import free_port, running_service, write_config
 
@@ -35,7 +35,7 @@ def test_two_workers_store_40_concurrent_feedback_posts_right_after_boot(tmp_pat
         log = service.output()
 
     assert statuses == [200] * 40, log[-3000:]
-    engine = sqlalchemy.create_engine(_engine_url(postgres_url))
+    engine = sqlalchemy.create_engine(engine_url(postgres_url))
     try:
         with engine.connect() as conn:
             stored = conn.execute(sqlalchemy.text("SELECT card_uuid FROM feedback")).scalars().all()
