@@ -47,7 +47,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import json
 import re
 import socket
 import threading
@@ -63,7 +62,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 from jwt.exceptions import InvalidKeyError
 
-from cds_service import metrics
+from cds_service import metrics, strict_json
 from cds_service.config import AuthSettings, Issuer
 from cds_service.errors import ConfigError, ServiceUnavailable, Unauthorized
 from cds_service.replay import ReplayStore, ReplayStoreUnavailable
@@ -104,20 +103,13 @@ class _Reject(Exception):
 # Parsing
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise _Reject("duplicate JSON member")
-        result[name] = value
-    return result
-
-
 def _strict_json(data: bytes, what: str) -> Any:
+    """RFC 8259 JSON as strict_json reads every outside document (duplicate names, NaN, huge numbers
+    refused), in UTF-8 only (RFC 7515)."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except _Reject:
-        raise
+        return strict_json.loads(data.decode("utf-8"))
+    except strict_json.Refused as refused:
+        raise _Reject(f"{what}: {refused}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise _Reject(f"{what} is not valid JSON") from None
 
