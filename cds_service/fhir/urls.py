@@ -103,3 +103,15 @@ def is_under(url: str, base: str) -> bool:
     if (target.scheme, target.netloc) != (allowed.scheme, allowed.netloc) or allowed.query:
         return False
     return target.path == allowed.path or target.path.startswith(allowed.path + "/")
+
+
+def base_url_problem(url: str, option: str = "--fhir-server") -> str | None:
+    """Why a base URL given on a command line cannot be used (None: it can): not http(s), or
+    credentials in it (they belong in --token, never in a URL that is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return f"{option} must be an http(s) URL, got {url!r}"
+    if parts.username or parts.password:
+        return f"put credentials in --token, not in the {option} URL"
+    return None
+

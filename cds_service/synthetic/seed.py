@@ -17,10 +17,10 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import requests
 
+from cds_service.fhir.urls import base_url_problem
 from cds_service.synthetic import catalog, load_scenario, scenario_names
 
 TOKEN_ENV = "SIROLIMUS_CDS_FHIR_TOKEN"
@@ -75,11 +75,9 @@ def seed(
 
 
 def _checked_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise SeedError(f"--fhir-server must be an http(s) URL, got {url!r}")
-    if parts.username or parts.password:
-        raise SeedError("put credentials in --token, not in the FHIR server URL")
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise SeedError(problem)
     return url.rstrip("/")
 
 

@@ -12,11 +12,11 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from cds_service.config import FhirSettings
 from cds_service.fhir.client import Deadline, FhirClient, FhirFetchError
 from cds_service.fhir.gather import Gathered, gather
+from cds_service.fhir.urls import base_url_problem
 
 TOKEN_ENV = "SIROLIMUS_CDS_FHIR_TOKEN"  # the same variable `seed` reads
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -53,11 +53,9 @@ def token_from(args: argparse.Namespace) -> str | None:
 
 
 def checked_base_url(url: str, option: str = "--fhir-server") -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ToolkitError(f"{option} must be an http(s) URL, got {url!r}", EXIT_USAGE)
-    if parts.username or parts.password:
-        raise ToolkitError(f"put credentials in --token, not in the {option} URL", EXIT_USAGE)
+    problem = base_url_problem(url, option)
+    if problem is not None:
+        raise ToolkitError(problem, EXIT_USAGE)
     return url.rstrip("/")
 
 
