@@ -68,7 +68,6 @@ class PatientRecord:
     no_known_allergy_statements: tuple[str, ...]  # resource refs of "no known allergy" statements
     allergy_records_read: int
     unusable: tuple[Unusable, ...]
-    today: date
     deceased: bool = False  # Patient.deceasedBoolean true or a deceasedDateTime
 
     def age_days(self, on: date) -> int | None:
@@ -183,6 +182,5 @@ def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], toda
         no_known_allergy_statements=no_known,
         allergy_records_read=allergy_read,
         unusable=tuple(unusable),
-        today=today,
         deceased=patient.get("deceasedBoolean") is True or isinstance(patient.get("deceasedDateTime"), str),
     )

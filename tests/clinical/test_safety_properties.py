@@ -155,7 +155,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
         conditions=(ConditionFact("Condition/k", ("khe",), "Orphanet 2122", True, "remission", None,
                                   date(2022, 1, 1), date(2022, 1, 1), None),),
         conditions_read=1, careplans=plans, research_subjects=(), consents=(), toxicities=(),
-        no_known_allergy_statements=(), allergy_records_read=0, unusable=(), today=TODAY,
+        no_known_allergy_statements=(), allergy_records_read=0, unusable=(),
     )
 
 
