@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from cards.wording import SUMMARY_MAX
+from cards.wording import fit
 from cds_service.clinical.decision import ProtocolRef, Severity
 from cds_service.clinical.protocols import KHE_GUIDED, load_protocols, period, share
 
@@ -108,6 +110,66 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+ActionType = Literal["create", "update", "delete"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """One CDS Hooks suggestion action: create or update a resource, or delete resources by id."""
+
+    type: ActionType
+    description: str
+    resource: dict[str, Any] | None = None
+    resource_id: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return prune({"type": self.type, "description": self.description, "resource": self.resource,
+                      "resourceId": list(self.resource_id)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    label: str
+    actions: tuple[Action, ...]
+    recommended: bool = False
+    uuid: str = field(default_factory=new_uuid)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "uuid": self.uuid, "isRecommended": self.recommended,
+                "actions": [a.to_json() for a in self.actions]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Card:
+    """One card of this kind; with suggestions it also carries `selectionBehavior` and `overrideReasons`.
+    The summary is cut to SUMMARY_MAX at a word (wording.fit): a long one is never an error."""
+
+    kind: CardKind
+    summary: str
+    indicator: Severity
+    detail: str
+    protocol: ProtocolRef | None
+    decision_url: str
+    suggestions: tuple[Suggestion, ...] = ()
+    uuid: str = field(default_factory=new_uuid)
+
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "uuid": self.uuid,
+            "summary": fit(self.summary),
+            "indicator": self.indicator,
+            "detail": self.detail,
+            "source": source(self.protocol),
+            "links": [{"label": PAGE_LINK_LABEL, "url": self.decision_url, "type": "absolute"}],
+            "extension": {CARD_KIND_EXTENSION: self.kind.value},
+        }
+        if self.suggestions:
+            result["suggestions"] = [s.to_json() for s in self.suggestions]
+            result["selectionBehavior"] = "at-most-one"
+            result["overrideReasons"] = override_reasons()
+        return prune(result)
+
+
 def card(
     *,
     kind: CardKind,
@@ -116,29 +178,14 @@ def card(
     detail: str,
     protocol: ProtocolRef | None,
     decision_url: str,
-    suggestions: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """One card of this kind; with suggestions it also carries `selectionBehavior` and `overrideReasons`."""
-    if not summary or len(summary) > SUMMARY_MAX:
-        raise ValueError(f"card summary must be 1-{SUMMARY_MAX} characters, got {len(summary)}: {summary!r}")
-    result: dict[str, Any] = {
-        "uuid": new_uuid(),
-        "summary": summary,
-        "indicator": indicator,
-        "detail": detail,
-        "source": source(protocol),
-        "links": [{"label": PAGE_LINK_LABEL, "url": decision_url, "type": "absolute"}],
-        "extension": {CARD_KIND_EXTENSION: kind.value},
-    }
-    if suggestions:
-        result["suggestions"] = suggestions
-        result["selectionBehavior"] = "at-most-one"
-        result["overrideReasons"] = override_reasons()
-    return prune(result)
+    suggestions: Sequence[Suggestion] | None = None,
+) -> Card:
+    return Card(kind=kind, summary=summary, indicator=indicator, detail=detail, protocol=protocol,
+                decision_url=decision_url, suggestions=tuple(suggestions or ()))
 
 
-def suggestion(label: str, actions: list[dict[str, Any]], *, recommended: bool = False) -> dict[str, Any]:
-    return {"label": label, "uuid": new_uuid(), "isRecommended": recommended, "actions": actions}
+def suggestion(label: str, actions: Sequence[Action], *, recommended: bool = False) -> Suggestion:
+    return Suggestion(label=label, actions=tuple(actions), recommended=recommended)
 
 
 def prune(value: Any) -> Any:

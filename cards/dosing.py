@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from cards import detail, resources
 from cards import draft as draft_words
-from cards.common import CardKind, card, smaller_step, stabilisation, suggestion, worst
+from cards.common import Action, Card, CardKind, Suggestion, card, smaller_step, stabilisation, suggestion, worst
 from cards.model import lines as model_lines
 from cards.wording import (
     daily,
@@ -67,8 +68,8 @@ SWITCH_LABEL = "Switch to oral solution"
 
 def dosing_cards(decision: Decision, *, draft: dict[str, Any] | None, decision_url: str, today: date) -> list[dict]:
     if decision.proposed_dose is None:
-        return [_no_dose_card(decision, draft, decision_url)]
-    return [_dose_card(decision, decision.proposed_dose, draft, decision_url)]
+        return [_no_dose_card(decision, draft, decision_url).to_json()]
+    return [_dose_card(decision, decision.proposed_dose, draft, decision_url).to_json()]
 
 
 def incomplete_draft_card(decision: Decision, *, decision_url: str) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def incomplete_draft_card(decision: Decision, *, decision_url: str) -> dict[str,
         detail=detail.join(body, ["This card is replaced by dose advice as soon as the order is complete."]),
         protocol=decision.protocol,
         decision_url=decision_url,
-    )
+    ).to_json()
 
 
 def finding_title(finding: Finding, *, room: int = 80) -> str:
@@ -101,7 +102,7 @@ def finding_title(finding: Finding, *, room: int = 80) -> str:
     return FINDING_TITLES[finding.code].format(stabilisation=stabilisation())
 
 
-def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
+def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> Card:
     serious = [f for f in decision.findings if f.severity != "info"]
     indicator = _indicator(decision)
     matches = decision.draft_dose is not None and _same_regimen(decision.draft_dose, proposed.regimen)
@@ -180,7 +181,7 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
 
 def _dose_suggestions(
     decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, matches: bool
-) -> list[dict[str, Any]]:
+) -> list[Suggestion]:
     """Recommended dose, then the protocol's alternatives, then the trough alone (dose as drafted).
 
     Each dose suggestion also orders the next trough, so one click does both; when the draft already
@@ -192,8 +193,8 @@ def _dose_suggestions(
     if matches and tenfold:
         # The structured dose is right but the order's text says ten times another amount: rewrite both.
         out.append(suggestion(f"Correct the order to {dose_short(proposed.regimen)} (mg and mL agree)",
-                              [_update(decision, draft, proposed.regimen, "mg and mL made to agree")] + trough))
-        out[0]["isRecommended"] = True
+                              [_update(decision, draft, proposed.regimen, "mg and mL made to agree")] + trough,
+                              recommended=True))
     if not matches:
         change = f" ({percent(proposed.percent_change)})" if proposed.percent_change is not None else ""
         switching = decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation
@@ -220,13 +221,13 @@ def _dose_suggestions(
                       else "no dose entered yet" if decision.draft_missing else "dose as drafted")
         out.append(suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; {as_drafted}", trough))
     if not matches:
-        out[0]["isRecommended"] = True
+        out[0] = replace(out[0], recommended=True)
     elif tenfold:
         pass  # the correction above is recommended
     else:
         chosen = switch or (out[-1] if trough else None)
         if chosen is not None:
-            chosen["isRecommended"] = True
+            out[out.index(chosen)] = replace(chosen, recommended=True)
     return out
 
 
@@ -235,17 +236,15 @@ def _alternative_suggestion(
     alternative: Alternative,
     proposed: ProposedDose | None,
     draft: dict[str, Any] | None,
-    trough: list[dict[str, Any]],
-) -> dict[str, Any] | None:
+    trough: list[Action],
+) -> Suggestion | None:
     if alternative.kind == "stop":
         if not draft or not draft.get("id"):
             return None
-        action = {
-            "type": "delete",
-            "description": (f"Remove this sirolimus order, and discontinue the active sirolimus order: stop "
-                            f"sirolimus. {alternative.note}").strip(),
-            "resourceId": [f"MedicationRequest/{draft['id']}"],
-        }
+        action = Action(type="delete",
+                        description=(f"Remove this sirolimus order, and discontinue the active sirolimus order: "
+                                     f"stop sirolimus. {alternative.note}").strip(),
+                        resource_id=(f"MedicationRequest/{draft['id']}",))
         return suggestion("Stop sirolimus (remove this order)", [action] + trough)
     # Only a dose the core proposed (and checked against the sanity limits) becomes a suggestion.
     regimen = alternative.dose.regimen if alternative.dose else None
@@ -263,7 +262,7 @@ def _alternative_suggestion(
     return suggestion(label, [_update(decision, draft, regimen, why)] + trough)
 
 
-def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str) -> dict[str, Any]:
+def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str) -> Action:
     draft_dose = decision.draft_dose
     if draft_dose is not None and draft_dose.formulation != regimen.formulation and NOT_BIOEQUIVALENT not in why:
         why = f"{why}. {NOT_BIOEQUIVALENT}"
@@ -274,14 +273,10 @@ def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegim
         draft_formulation=draft_dose.formulation if draft_dose else None,
         draft_strength_mg=draft_dose.strength_mg if draft_dose else None,
     )
-    return {
-        "type": "update",
-        "description": (
-            f"Set the sirolimus dose to {dose_text(regimen)} ({why}). "
-            "If your EHR copies only the medication, enter this dose by hand."
-        ),
-        "resource": resource,
-    }
+    return Action(type="update",
+                  description=(f"Set the sirolimus dose to {dose_text(regimen)} ({why}). "
+                               "If your EHR copies only the medication, enter this dose by hand."),
+                  resource=resource)
 
 
 def paused_summary(decision: Decision, name: str) -> str:
@@ -292,7 +287,7 @@ def paused_summary(decision: Decision, name: str) -> str:
                f"{name} paused: keep the current dose, see detail")
 
 
-def _trough_actions(decision: Decision) -> list[dict[str, Any]]:
+def _trough_actions(decision: Decision) -> list[Action]:
     """The next trough, on its due date; an overdue one is ordered for the day of the decision."""
     due = _trough_day(decision)
     return [] if due is None else [resources.trough_action(decision.patient_id, due)]
@@ -304,7 +299,7 @@ def _trough_day(decision: Decision) -> date | None:
     return max(decision.next_trough_due, decision.decided_on)
 
 
-def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) -> dict[str, Any]:
+def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) -> Card:
     serious = sorted((f for f in decision.findings if f.severity != "info"), key=lambda f: f.severity != "critical")
     whats = ", ".join(m.what for m in decision.missing_data)
     orders = "; ".join(m.order for m in decision.missing_data if m.order)
@@ -371,12 +366,12 @@ def _formulation_lines(decision: Decision, proposed: ProposedDose, switch: Alter
     return []
 
 
-def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | None, url: str, name: str) -> dict:
+def _stop_card(decision: Decision, stop: Alternative, draft: dict[str, Any] | None, url: str, name: str) -> Card:
     """The taper's stop rule is met: no dose to propose; the suggestion removes the draft order."""
     trough = _trough_actions(decision)
     made = _alternative_suggestion(decision, stop, None, draft, trough)
     if made is not None:
-        made["isRecommended"] = True
+        made = replace(made, recommended=True)
     return card(
         kind=CardKind.STOP,
         summary=fit(

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from cards import detail, resources
-from cards.common import CardKind, card, suggestion
+from cards.common import Action, Card, CardKind, card, suggestion
 from cards.dosing import finding_title, paused_summary
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import (
@@ -61,10 +61,10 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
                 decision_url=decision_url,
             )
         )
-    return out
+    return [c.to_json() for c in out]
 
 
-def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     overdue = item.kind == MonitoringKind.TROUGH_OVERDUE
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     due = item.due_on or today
@@ -92,7 +92,7 @@ def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date
     )
 
 
-def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     proposed = decision.proposed_dose
     due = when(item.due_on or decision.next_step_due)
@@ -128,7 +128,7 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
     )
 
 
-def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     """Maintenance / sequential: the usable trough is out of range and the core proposed a new dose."""
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     proposed = decision.proposed_dose
@@ -166,7 +166,7 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
     )
 
 
-def _data_missing_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _data_missing_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     whats = ", ".join(m.what for m in decision.missing_data) or "data"
     return card(
@@ -181,7 +181,7 @@ def _data_missing_card(decision: Decision, item: MonitoringItem, url: str, today
     )
 
 
-def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     result = _taper_eligibility(decision)
     answer = result.answer if result else "unknown"
     to_confirm = result.to_confirm if result else ()
@@ -244,7 +244,7 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
     )
 
 
-def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     if decision.phase is Phase.STOPPED:
         return _relapse_after_stop_card(decision, item, url, today)
     proposed = decision.proposed_dose
@@ -279,7 +279,7 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
                 note=note,
             )
             actions.append(
-                {"type": "update", "description": f"Note the return to {dose} on the taper CarePlan.", "resource": plan}
+                Action(type="update", description=f"Note the return to {dose} on the taper CarePlan.", resource=plan)
             )
         suggestions.append(
             suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True)
@@ -302,7 +302,7 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
     )
 
 
-def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> dict[str, Any]:
+def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str, today: date) -> Card:
     """Relapse after a completed taper (decision 0018): the sign and its date, and rule 7's return as a
     restart at the previously effective dose only when every input is usable; else what is missing."""
     proposed = decision.proposed_dose
@@ -340,21 +340,17 @@ def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str,
     )
 
 
-def _trough(decision: Decision, on: date | None = None) -> list[dict[str, Any]]:
+def _trough(decision: Decision, on: date | None = None) -> list[Action]:
     due = on or (max(decision.next_trough_due, decision.decided_on) if decision.next_trough_due else None)
     if due is None:
         return []
     return [resources.trough_action(decision.patient_id, due)]
 
 
-def _new_order(decision: Decision, proposed: ProposedDose, today: date, why: str) -> dict[str, Any]:
-    return {
-        "type": "create",
-        "description": f"New sirolimus order: {dose_text(proposed.regimen)} ({why}).",
-        "resource": resources.new_medication_request(
-            proposed.regimen, patient_id=decision.patient_id, today=today, note=why
-        ),
-    }
+def _new_order(decision: Decision, proposed: ProposedDose, today: date, why: str) -> Action:
+    return Action(type="create", description=f"New sirolimus order: {dose_text(proposed.regimen)} ({why}).",
+                  resource=resources.new_medication_request(proposed.regimen, patient_id=decision.patient_id,
+                                                            today=today, note=why))
 
 
 def _taper_eligibility(decision: Decision) -> Eligibility | None:
@@ -374,7 +370,7 @@ def _band(protocol: Protocol) -> str:
     return f"{protocol.target_low_ng_ml:g}–{protocol.target_high_ng_ml:g} ng/mL"
 
 
-def _careplan_action(decision: Decision, protocol: ProtocolRef, today: date, description: str) -> dict[str, Any]:
+def _careplan_action(decision: Decision, protocol: ProtocolRef, today: date, description: str) -> Action:
     plan = resources.careplan(
         patient_id=decision.patient_id,
         canonical=_canonical(protocol),
@@ -382,4 +378,4 @@ def _careplan_action(decision: Decision, protocol: ProtocolRef, today: date, des
         description=f"{description} ({protocol.registration}).",
         start=today,
     )
-    return {"type": "create", "description": f"{description}: CarePlan from {when(today)}.", "resource": plan}
+    return Action(type="create", description=f"{description}: CarePlan from {when(today)}.", resource=plan)

@@ -10,6 +10,7 @@ import copy
 from datetime import date
 from typing import Any
 
+from cards.common import Action
 from cards.wording import dose_text, when
 from cds_service.clinical.decision import DoseRegimen
 
@@ -149,13 +150,12 @@ def trough_request(patient_id: str, due_on: date) -> dict[str, Any]:
     }
 
 
-def trough_action(patient_id: str, due_on: date) -> dict[str, Any]:
+def trough_action(patient_id: str, due_on: date) -> Action:
     """The suggestion action that orders the next trough on its due date."""
-    return {
-        "type": "create",
-        "description": f"Order a sirolimus trough level for {when(due_on)}, drawn immediately before the morning dose.",
-        "resource": trough_request(patient_id, due_on),
-    }
+    return Action(type="create",
+                  description=f"Order a sirolimus trough level for {when(due_on)}, drawn immediately before the "
+                              "morning dose.",
+                  resource=trough_request(patient_id, due_on))
 
 
 def careplan(
