@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import requests
 from flask import Flask
@@ -13,23 +11,8 @@ from cds_service import schema
 from cds_service.config import Settings, load_settings
 from cds_service.fhir.client import FhirClient
 from cds_service.recent import RecentReads
+from cds_service.state import EXTENSION, AppState, utc_now
 from cds_service.store import Store
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass
-class AppState:
-    """What request handlers share: settings, adapters and the clock (injected so tests can fix it)."""
-
-    settings: Settings
-    store: Store
-    fhir: FhirClient
-    verifier: object | None
-    clock: Callable[[], dt.datetime]
-    recent: RecentReads[Any]
 
 
 def create_app(
@@ -55,7 +38,7 @@ def create_app(
         from cds_service.replay import replay_store_for
 
         verifier = JwtVerifier(settings.auth, replay_store_for(settings, store.engine))
-    app.extensions["sirolimus_cds"] = AppState(
+    app.extensions[EXTENSION] = AppState(
         settings=settings,
         store=store,
         fhir=FhirClient(settings.fhir, session=fhir_session),

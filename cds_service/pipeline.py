@@ -23,6 +23,7 @@ from cds_service.fhir.gather import Gathered, gather
 from cds_service.recent import read_key
 from cds_service.relevance import is_concerned
 from cds_service.services import CdsService
+from cds_service.state import AppState
 from cds_service.store import DecisionRecord
 
 
@@ -52,7 +53,7 @@ def _summary(gathered: Gathered, record: PatientRecord) -> dict[str, Any]:
     }
 
 
-def read_record(state: Any, service: CdsService, request_doc: dict[str, Any], today: dt.date) -> RecordRead:
+def read_record(state: AppState, service: CdsService, request_doc: dict[str, Any], today: dt.date) -> RecordRead:
     key = read_key(service.kind.value, request_doc, today.isoformat())  # order-select and order-sign share reads
     cached = state.recent.get(key)
     if cached is not None:
@@ -80,7 +81,7 @@ def decide(service: CdsService, record: PatientRecord, draft: dict[str, Any] | N
     return decide_monitoring(record, protocols, today)
 
 
-def handle_hook(state: Any, service: CdsService, request_doc: dict[str, Any], base_url: str,
+def handle_hook(state: AppState, service: CdsService, request_doc: dict[str, Any], base_url: str,
                 check_prefetch: Callable[[], None]) -> HookOutcome:
     """`check_prefetch` checks the shape of the request's prefetch (a BadRequest if it breaks a cap):
     called only once the call is known to concern the service, before anything reads the record."""

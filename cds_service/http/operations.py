@@ -19,6 +19,7 @@ from sqlalchemy.engine import ExceptionContext
 from cds_service import metrics
 from cds_service.errors import NotFound, ServiceUnavailable
 from cds_service.services import DEPRECATED_DOSING, known_ids, services
+from cds_service.state import app_state
 
 log = logging.getLogger("sirolimus_cds.http")
 operations = Blueprint("operations", __name__)
@@ -39,7 +40,7 @@ def install_metrics(app: Flask) -> None:
     metrics.instruments()
     app.before_request(_start)
     app.after_request(_count)
-    event.listen(app.extensions["sirolimus_cds"].store.engine, "handle_error", _database_error)
+    event.listen(app_state(app).store.engine, "handle_error", _database_error)
 
 
 def _on_metrics_listener() -> bool:
@@ -60,7 +61,7 @@ def live() -> Response:
 
 @operations.get("/readyz")
 def ready() -> Response:
-    state = current_app.extensions["sirolimus_cds"]
+    state = app_state()
     down = [] if state.store.healthy() else ["the database does not answer"]
     if state.settings.redis_url and not _redis_answers(state.settings.redis_url):
         down.append("Redis (the JWT replay store) does not answer")
@@ -131,7 +132,7 @@ def _card_kinds(card_uuids: list[str]) -> dict[str, str]:
     from cards.common import card_kind
     from cds_service.store import decision_cards, decisions
 
-    store = current_app.extensions["sirolimus_cds"].store
+    store = app_state().store
     query = (select(decision_cards.c.card_uuid, decisions.c.cards)
              .join(decisions, decisions.c.id == decision_cards.c.decision_id)
              .where(decision_cards.c.card_uuid.in_(card_uuids)))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from cards.page import render_decision_page
+from cds_service.state import app_state
 
 pages = Blueprint("pages", __name__)
 
@@ -30,7 +31,7 @@ NOT_FOUND_HTML = (
 
 @pages.get("/decisions/<decision_id>")
 def decision_page(decision_id: str) -> Response:
-    state = current_app.extensions["sirolimus_cds"]
+    state = app_state()
     if not _is_uuid(decision_id):
         return _html(NOT_FOUND_HTML, 404)
     record = state.store.decision(decision_id)

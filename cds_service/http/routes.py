@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from cds_service.app import AppState
 from cds_service.errors import (
     BadRequest,
     NotFound,
@@ -21,6 +20,7 @@ from cds_service.http.outcome import operation_outcome
 from cds_service.pipeline import handle_hook
 from cds_service.protocol_files import plan_definition, protocol_data
 from cds_service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
+from cds_service.state import AppState, app_state
 from fhir_profiles.schemas import problems
 
 log = logging.getLogger("sirolimus_cds.http")
@@ -35,7 +35,7 @@ CORS_HEADERS = {
 
 
 def state() -> AppState:
-    return current_app.extensions["sirolimus_cds"]  # type: ignore[no-any-return]
+    return app_state()
 
 
 def audience() -> str:
