@@ -53,6 +53,21 @@ def _summary(gathered: Gathered, record: PatientRecord) -> dict[str, Any]:
     }
 
 
+def clinic_today(now: dt.datetime, timezone: str) -> dt.date:
+    """"Today" in the clinic's time zone (due dates, trough ages): the day every entry point decides on."""
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def patient_of(gathered: Gathered, patient_id: str) -> dict[str, Any]:
+    """The Patient read, only when it is the patient asked about: a prefetch (or a server) answering for
+    another patient must never be decided on."""
+    if gathered.patient is None:
+        raise PreconditionFailed(f"the Patient resource '{patient_id}' could not be read")
+    if gathered.patient.get("id") != patient_id:
+        raise PreconditionFailed("the Patient read is not the patient of the hook context (context.patientId)")
+    return gathered.patient
+
+
 def read_record(state: AppState, service: CdsService, request_doc: dict[str, Any], today: dt.date) -> RecordRead:
     key = read_key(service.kind.value, request_doc, today.isoformat())  # order-select and order-sign share reads
     cached = state.recent.get(key)
@@ -60,14 +75,9 @@ def read_record(state: AppState, service: CdsService, request_doc: dict[str, Any
         return RecordRead(cached.record, {**cached.summary, "reused_within_seconds": state.recent.ttl_seconds},
                           0.0, 0.0)
     gathered = gather(request_doc, service.prefetch, state.fhir, state.settings.fhir.timeout_seconds)
-    patient_id = request_doc["context"]["patientId"]
-    if gathered.patient is None:
-        raise PreconditionFailed(f"the Patient resource '{patient_id}' could not be read")
-    if gathered.patient.get("id") != patient_id:
-        # A prefetch (or a server) answering for another patient must never be decided on.
-        raise PreconditionFailed("the Patient read is not the patient of the hook context (context.patientId)")
+    patient = patient_of(gathered, request_doc["context"]["patientId"])
     started = time.perf_counter()
-    record = build_record(gathered.patient, gathered.resources, today)
+    record = build_record(patient, gathered.resources, today)
     read = RecordRead(record, _summary(gathered, record), gathered.fetch_ms, (time.perf_counter() - started) * 1000)
     state.recent.put(key, read)
     return read
@@ -87,7 +97,7 @@ def handle_hook(state: AppState, service: CdsService, request_doc: dict[str, Any
     called only once the call is known to concern the service, before anything reads the record."""
     started = time.perf_counter()
     now: dt.datetime = state.clock()
-    today = now.astimezone(ZoneInfo(state.settings.timezone)).date()
+    today = clinic_today(now, state.settings.timezone)
     draft: dict[str, Any] | None = None
     if service.checks_orders:
         draft = draft_from_context(request_doc["context"].get("draftOrders"))

@@ -119,4 +119,15 @@ class FhirReader:
 
 
 def today() -> date:
-    return date.today()
+    """Today in the clinic's time zone (`timezone` of the service's configuration, $SIROLIMUS_CDS_CONFIG;
+    UTC by default), the day the service itself would decide on."""
+    from cds_service.config import load_settings
+    from cds_service.errors import ConfigError
+    from cds_service.pipeline import clinic_today
+    from cds_service.state import utc_now
+
+    try:
+        timezone = load_settings().timezone
+    except ConfigError as exc:
+        raise ToolkitError(f"the configuration cannot be read: {exc}", EXIT_USAGE) from None
+    return clinic_today(utc_now(), timezone)

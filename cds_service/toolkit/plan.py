@@ -64,16 +64,23 @@ def phase_words(phase: Phase) -> str:
 
 
 def decide(reader: FhirReader, patient_id: str) -> Decision:
-    """The monitoring Decision for the patient, as the service would make it today."""
-    from cds_service.clinical.decide import decide_monitoring, load_protocols
+    """The monitoring Decision for the patient, as the service would make it today: the same prefetch,
+    the same patient check and the same decision as a patient-view call (pipeline.py)."""
+    from cds_service import pipeline
     from cds_service.clinical.record import build_record
+    from cds_service.errors import PreconditionFailed
     from cds_service.services import MONITORING, services
 
-    gathered = reader.record_data(patient_id, dict(services()[MONITORING].prefetch))
+    service = services()[MONITORING]
+    gathered = reader.record_data(patient_id, dict(service.prefetch))
+    try:
+        patient = pipeline.patient_of(gathered, patient_id)
+    except PreconditionFailed as exc:
+        raise ToolkitError(f"Patient/{patient_id} on {reader.base_url}: {exc.message}") from None
     on = today()
-    record = build_record(gathered.patient or {}, gathered.resources, on)
+    record = build_record(patient, gathered.resources, on)
     reader.progress("deciding in-process (clinical core, monitoring)")
-    return decide_monitoring(record, load_protocols(), on)
+    return pipeline.decide(service, record, None, on)
 
 
 def _number(value: float | None, places: int = 2) -> str:

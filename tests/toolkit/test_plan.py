@@ -131,3 +131,26 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], statu
 def test_unknown_patient_exits_1(seeded: Any, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run_cli(capsys, plan_args(seeded, "no-such-patient"))
     assert status == 1 and out == "" and "not found" in err
+
+
+class _OtherPatientReader:
+    """A FHIR server answering for another child (a mix-up in its search or its proxy)."""
+
+    base_url = "http://fhir.example/fhir"
+
+    def record_data(self, patient_id: str, templates: dict[str, str]) -> Any:
+        from cds_service.fhir.gather import Gathered
+
+        return Gathered(patient={"resourceType": "Patient", "id": "another-child"}, resources=[])
+
+    def progress(self, text: str) -> None:
+        pass
+
+
+def test_plan_never_plans_on_another_patients_record() -> None:
+    """The same patient check as a hook call (pipeline.patient_of): the record of another child is refused."""
+    from cds_service.toolkit.common import ToolkitError
+    from cds_service.toolkit.plan import decide
+
+    with pytest.raises(ToolkitError, match="not the patient"):
+        decide(_OtherPatientReader(), "khe-taper-eligible")  # type: ignore[arg-type]
