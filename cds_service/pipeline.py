@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from cards import build_cards
 from cds_service.clinical.decide import decide_dosing, decide_monitoring, load_protocols
 from cds_service.clinical.decision import Decision
-from cds_service.clinical.draft import draft_from_context, read_draft
+from cds_service.clinical.draft import DraftOrder, draft_from_context, read_draft
 from cds_service.clinical.record import PatientRecord, build_record
 from cds_service.errors import PreconditionFailed
 from cds_service.fhir.gather import Gathered, gather
@@ -83,11 +83,12 @@ def read_record(state: AppState, service: CdsService, request_doc: dict[str, Any
     return read
 
 
-def decide(service: CdsService, record: PatientRecord, draft: dict[str, Any] | None, today: dt.date) -> Decision:
+def decide(service: CdsService, record: PatientRecord, draft: dict[str, Any] | None, today: dt.date,
+           *, order: DraftOrder | None = None) -> Decision:
     """The clinical decision of one hook call: what the HTTP pipeline and `simulate` both call."""
     protocols = load_protocols()
     if service.checks_orders:
-        return decide_dosing(record, draft, protocols, today)
+        return decide_dosing(record, draft, protocols, today, order=order)
     return decide_monitoring(record, protocols, today)
 
 
@@ -99,9 +100,11 @@ def handle_hook(state: AppState, service: CdsService, request_doc: dict[str, Any
     now: dt.datetime = state.clock()
     today = clinic_today(now, state.settings.timezone)
     draft: dict[str, Any] | None = None
+    order: DraftOrder | None = None  # the draft read once, here
     if service.checks_orders:
         draft = draft_from_context(request_doc["context"].get("draftOrders"))
-        if draft is None or read_draft(draft).kind != "sirolimus":
+        order = read_draft(draft) if draft is not None else None
+        if order is None or order.kind != "sirolimus":
             # Another drug, or no medication chosen yet (first load): nothing to say, nothing read.
             return HookOutcome({"cards": []}, None, "not-sirolimus")
     elif not is_concerned(request_doc, state.fhir, state.settings.fhir.timeout_seconds):
@@ -111,7 +114,7 @@ def handle_hook(state: AppState, service: CdsService, request_doc: dict[str, Any
     check_prefetch()
     read = read_record(state, service, request_doc, today)
     decide_started = time.perf_counter()
-    decision = decide(service, read.record, draft, today)
+    decision = decide(service, read.record, draft, today, order=order)
     decision_id = str(uuid.uuid4())
     cards = build_cards(decision, hook=request_doc["hook"], draft=draft,
                         decision_url=f"{base_url}/decisions/{decision_id}", today=today, service_url=base_url)

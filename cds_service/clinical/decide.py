@@ -26,10 +26,11 @@ __all__ = ["decide_dosing", "decide_monitoring", "load_protocols"]
 TROUGH_DUE_SOON_DAYS = 7  # a trough due within a week is announced as "due" on patient-view
 
 
-def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols: Protocols, today: date
-                  ) -> Decision:
-    """The dosing decision for a draft sirolimus order (order-select, order-sign)."""
-    order = read_draft(draft)
+def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols: Protocols, today: date,
+                  *, order: DraftOrder | None = None) -> Decision:
+    """The dosing decision for a draft sirolimus order (order-select, order-sign). `order`: the draft as
+    already read (the service layer reads it once, to know whether the call concerns sirolimus)."""
+    order = order if order is not None else read_draft(draft)
     if order.kind == "not_sirolimus":
         return Decision(kind="not_sirolimus", patient_id=record.patient_id, decided_on=today,
                         notes=(f"the draft is not sirolimus ({order.medication or 'unnamed product'})",))
