@@ -152,8 +152,12 @@ def test_low_fibrinogen_alone_only_warns() -> None:
 
 
 def test_the_watch_ends_after_the_protocol_data_period() -> None:
-    """after_stop_watch_days = 365: a sign 380 days after the stop is not read as this taper's relapse."""
-    today = STOPPED_ON + timedelta(days=380)
+    """after_stop_watch_days = 730: a sign 750 days after the stop is not read as this taper's relapse; one
+    500 days after it still is (the cohort's relapses came up to 509 days after the stop, decision 0018)."""
+    late = STOPPED_ON + timedelta(days=500)
+    d = run(completed_taper(platelets(80, late - timedelta(days=1))) + [fhir.weight(27, late)], today=late)
+    assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(RESTART_DAILY_MG)
+    today = STOPPED_ON + timedelta(days=750)
     d = run(completed_taper(platelets(80, today - timedelta(days=1))) + [fhir.weight(27, today)], today=today)
     assert d.proposed_dose is None
     assert not any("relapse after sirolimus stopped" in c["summary"].lower()
@@ -174,7 +178,7 @@ def test_a_draft_at_the_previously_effective_dose_is_told_of_the_relapse() -> No
 def test_the_watch_parameters_are_protocol_data_validated_on_load() -> None:
     rules = load_protocols()["khe-guided-discontinuation"].taper
     assert rules is not None
-    assert (rules.relapse.after_stop_watch_days, rules.relapse.after_stop_signal_max_age_days) == (365, 14)
+    assert (rules.relapse.after_stop_watch_days, rules.relapse.after_stop_signal_max_age_days) == (730, 14)
     data = copy.deepcopy(dict(load_json("protocols/khe-guided-discontinuation.json")))
     del data["taper"]["relapse"]["after_stop_watch_days"]
     with pytest.raises(ProtocolDataError):
