@@ -7,10 +7,11 @@ signals of section 5 as chosen in decision 0002 (KHE Condition relapse/recurrenc
 the stop being the last reduction: the dose given before the stop.
 
 The child: girl born 2020-06-01, 26 kg on 2026-11-15, KHE in remission since 2023-01-01, oral solution
-1 mg/mL twice daily, last trough 5.1 ng/mL on 2026-09-15. Taper CarePlan 2025-06-01 (completed 2026-09-30), monthly steps of at most 10 %
-down to 0.13 mL twice daily (0.26 mg/day = 0.01 mg/kg/day) from 2026-09-01; the next 10 % step
-(0.24 mg/day = 0.0092 mg/kg/day) falls below 0.01, so sirolimus was stopped (decision 0004): the last
-order ends 2026-09-30, no sirolimus from 2026-10-01. Today 2026-11-22.
+1 mg/mL twice daily, last trough 5.1 ng/mL on 2026-09-15. Taper CarePlan 2025-06-01 (completed
+2026-09-30), monthly steps of at most 10 % down to 0.13 mL twice daily (0.26 mg/day = 0.01 mg/kg/day)
+from 2026-09-01; the next 10 % step (0.24 mg/day = 0.0092 mg/kg/day) falls below 0.01, so sirolimus
+was stopped (decision 0004): the last order ends 2026-09-30, no sirolimus from 2026-10-01.
+Today 2026-11-22.
 
 Expected: restart at 0.13 mg (0.13 mL) twice daily = 0.26 mg/day; a restart is a change, so the next
 trough is 14 days later, 2026-12-06 (decisions 0015/0017).
