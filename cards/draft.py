@@ -12,6 +12,7 @@ DEPARTURE_WORDS = {  # clinical words for each departure (the numbers are added 
     Departure.REDUCTION_DURING_STABILISATION: "reduces during the {stabilisation} stabilisation",
     Departure.INCREASE_DURING_TAPER: "raises the dose during the taper without a relapse",
     Departure.INCREASE_BEYOND_LINEAR: "raises the dose more than the level asks",
+    Departure.NO_RETURN_AFTER_RELAPSE: "stays below the previously effective dose after a relapse sign (rule 7)",
 }
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from .decision import Finding, Formulation, Phase, ProposedDose
 from .dosing import exposure_factor, predicted_trough_ng_ml
 from .protocols import IHHE_SEQUENTIAL, Measuring, Protocol
+from .taper import RELAPSE_RETURN
 
 
 class DraftVerdict(StrEnum):
@@ -32,6 +33,7 @@ class Departure(StrEnum):
     INCREASE_DURING_TAPER = "increase_during_taper"
     START_OFF_WEIGHT_DOSE = "start_off_weight_dose"
     INCREASE_BEYOND_LINEAR = "increase_beyond_linear"
+    NO_RETURN_AFTER_RELAPSE = "no_return_after_relapse"
 
 
 # The draft findings (clinical/findings.py codes) that are departures from the protocol.
@@ -123,12 +125,22 @@ def _beyond_linear(facts: DraftFacts, protocol: Protocol) -> Departure | None:
     return None
 
 
+def _no_return(facts: DraftFacts, protocol: Protocol) -> Departure | None:
+    """Rule 7 asks to go back to the previously effective dose: a draft below it (keeping the tapered dose,
+    or the next step) does not follow the protocol (review 2026-12-02)."""
+    proposed = facts.proposed
+    if proposed is None or proposed.rule != RELAPSE_RETURN or facts.daily_mg >= proposed.daily_dose_mg \
+            or _close(facts.daily_mg, proposed, protocol.measuring):
+        return None
+    return Departure.NO_RETURN_AFTER_RELAPSE
+
+
 def check_draft(facts: DraftFacts, protocol: Protocol) -> DraftCheck:
     factor = exposure_factor(facts.current_formulation, facts.formulation, protocol.measuring)
     predicted = _predicted(facts, factor)
     departures = [_FINDING_DEPARTURES[f.code] for f in facts.draft_findings if f.code in _FINDING_DEPARTURES]
     departures += [d for d in (_trough_departure(predicted, protocol, facts.phase), _start_departure(facts, protocol),
-                               _beyond_linear(facts, protocol)) if d is not None]
+                               _beyond_linear(facts, protocol), _no_return(facts, protocol)) if d is not None]
     matches = any(_close(facts.daily_mg, p, protocol.measuring) for p in (facts.proposed, *facts.allowed)
                   if p is not None) or _start_off_by(facts, protocol) is not None
     if any(f.severity == "critical" for f in facts.draft_findings):

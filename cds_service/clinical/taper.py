@@ -25,6 +25,7 @@ from .relapse import RelapseSignal
 from .timeline import DoseEvent, dose_changes, event_on, max_dose_in_window
 
 RULE_7 = "If the disease relapses or worsens, go back to the previously effective dose."
+RELAPSE_RETURN = "relapse_return_to_effective_dose"  # the rule id of rule 7's return
 _EPS = 1e-9
 
 
@@ -161,7 +162,7 @@ def _relapse_return(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
     if effective is not None and effective.daily_mg > current.daily_mg + _EPS:
         back = regimen(effective.mg_per_administration, effective.per_day,
                        effective.formulation or current.formulation or "solution", measuring)
-        return replace(plan, relapse_return=TaperStep(today, back, 0.0, "relapse_return_to_effective_dose", RULE_7),
+        return replace(plan, relapse_return=TaperStep(today, back, 0.0, RELAPSE_RETURN, RULE_7),
                        reasons=(f"relapse signal: {signal.message}",))
     return replace(plan, reasons=(f"relapse signal: {signal.message}; no reduction has been made since the "
                                   "taper began, so the current dose is the effective dose: review clinically",))
