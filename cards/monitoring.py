@@ -34,6 +34,8 @@ from cds_service.clinical.protocols import (
     share,
 )
 
+RELAPSE_CARD_FINDINGS = {"relapse-signal", "restart-after-toxicity"}  # shown on the relapse card itself
+
 
 def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> list[dict[str, Any]]:
     builders = {
@@ -49,7 +51,7 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
     out = [builders[MonitoringKind(item.kind)](decision, item, decision_url, today) for item in items]
     relapse_shown = any(m.kind == MonitoringKind.POSSIBLE_RELAPSE for m in items)
     for finding in decision.findings:
-        if finding.severity == "info" or (relapse_shown and finding.code == "relapse-signal"):
+        if finding.severity == "info" or (relapse_shown and finding.code in RELAPSE_CARD_FINDINGS):
             continue
         out.append(
             card(

@@ -85,15 +85,18 @@ def remission_two_years(record: PatientRecord, params: dict[str, Any], today: da
     return CriterionResult("remission", text, "inclusion", "met" if held >= days else "not_met", ev)
 
 
+NO_TOXICITY = "no_toxicity"
+
+
 def no_earlier_toxicity(record: PatientRecord) -> CriterionResult:
     """Inclusion: "no earlier sirolimus toxicity or adverse event"."""
     text = "no earlier sirolimus toxicity or adverse event"
     if record.toxicities:
-        return CriterionResult("no_toxicity", text, "inclusion", "not_met", tuple(
+        return CriterionResult(NO_TOXICITY, text, "inclusion", "not_met", tuple(
             Evidence(t.resource, t.what, None, t.on) for t in record.toxicities))
     # A "no known allergy" statement is not evidence about toxicity (mucositis, hyperlipidaemia,
     # myelosuppression are not allergies): it settles nothing here; the prescriber may confirm (0010).
-    return CriterionResult("no_toxicity", text, "inclusion", "unknown", (),
+    return CriterionResult(NO_TOXICITY, text, "inclusion", "unknown", (),
                            "confirm that sirolimus caused no toxicity (AllergyIntolerance / AdverseEvent)")
 
 

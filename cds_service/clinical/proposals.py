@@ -27,6 +27,7 @@ from .decision import (
     TroughUsed,
 )
 from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, regimen
+from .eligibility import NO_TOXICITY
 from .facts import Measurement
 from .protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, Protocol, share
 from .record import PatientRecord
@@ -276,6 +277,13 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
     signal = signals[-1]
     effective = previously_effective(r.timeline, taper_start, signal.on, stop_counts=True)
     missing: list[MissingData] = []
+    toxicity = [c for c in r.eligibility.not_met if c.criterion_id == NO_TOXICITY]
+    if toxicity:  # a restart over a recorded sirolimus toxicity is the clinician's call (review 2026-12-02)
+        base = replace(base, findings=base.findings + (Finding(
+            "restart-after-toxicity", "warning", "a sirolimus toxicity or adverse event is recorded: review it "
+            "before any restart", toxicity[0].evidence),))
+        missing.append(MissingData("a review of the recorded sirolimus toxicity",
+                                   "review the AllergyIntolerance / AdverseEvent with the family before a restart"))
     if (r.today - signal.on).days > watch.after_stop_signal_max_age_days:
         missing.append(MissingData(f"a relapse sign from the last {watch.after_stop_signal_max_age_days} days",
                                    "repeat platelets and fibrinogen; review the KHE Condition"))
