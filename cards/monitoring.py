@@ -294,6 +294,7 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
             [f"**{detail.md_text(item.message)}**"],
             detail.findings(decision.findings),
             detail.proposal(proposed, label="Previously effective dose") if proposed else [],
+            [] if proposed else detail.missing(decision.missing_data),  # what keeps the dose from being found
             detail.troughs(decision.troughs_used),
             detail.schedule_lines(decision),
             detail.protocol_lines(decision),

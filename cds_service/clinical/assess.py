@@ -30,6 +30,7 @@ from .proposals import (
     ihhe_start_proposal,
     maintenance_preview,
     off_sirolimus,
+    relapse_with_unreadable_history,
     taper_proposal,
     titration_proposal,
 )
@@ -79,8 +80,9 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     protocol = protocols[arm.protocol_id]
     eligibility, found = _eligibility(record, protocol, protocols, today, sirolimus_ordered=sirolimus_ordered)
     readings, gaps = _read(record, protocol, eligibility, today)
-    readings, proposal = _after_stop(readings, record, arm, protocols) or (
-        readings, _propose(readings, record, arm, protocols))
+    readings, proposal = (_after_stop(readings, record, arm, protocols)
+                          or _relapse_unreadable(readings, record, arm, protocols)
+                          or (readings, _propose(readings, record, arm, protocols)))
     decision = _decision(record, arm, readings, Gaps(findings=found) + gaps, proposal,
                          starting=sirolimus_ordered or proposal.stopped_on is not None)
     last_change_on = readings.changes[-1].changed_on if readings.changes else None
@@ -184,6 +186,18 @@ def _after_stop(r: Readings, record: PatientRecord, arm: ArmAssignment, protocol
         return None
     guided = replace(r, protocol=protocols[KHE_GUIDED])
     proposal = after_stop_proposal(guided, record, start)
+    return None if proposal is None else (guided, proposal)
+
+
+def _relapse_unreadable(r: Readings, record: PatientRecord, arm: ArmAssignment, protocols: Protocols
+                        ) -> tuple[Readings, Proposal] | None:
+    """A KHE child on or after a guided taper whose dose history cannot be read: a relapse sign is still
+    said, with no dose (review 2026-12-02)."""
+    start = None if r.timeline is not None else guided_taper_start(record, arm, protocols)
+    if start is None:
+        return None
+    guided = replace(r, protocol=protocols[KHE_GUIDED])
+    proposal = relapse_with_unreadable_history(guided, record, start)
     return None if proposal is None else (guided, proposal)
 
 

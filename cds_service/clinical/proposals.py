@@ -299,6 +299,25 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
     return replace(base, dose=dose, findings=base.findings + found)
 
 
+def relapse_with_unreadable_history(r: Readings, record: PatientRecord, taper_start: date) -> Proposal | None:
+    """A KHE child on or after the guided taper whose dose history cannot be read: the relapse signals are
+    read all the same (they come from Observations and Conditions, not the orders), and no dose is proposed
+    (the previously effective dose cannot be found). None: no signal (review 2026-12-02)."""
+    rules = r.protocol.taper
+    if rules is None or r.timeline is not None:
+        return None
+    found = relapse_signals(record, taper_start, rules.relapse, r.today)
+    signals = tuple(s for s in found if s.kind in rules.relapse.return_triggers)
+    warnings = tuple(s for s in found if s.kind in rules.relapse.warning_signals)
+    if not signals and not warnings:
+        return None
+    return Proposal(phase=None, signals=signals, warnings=warnings,
+                    findings=tuple(Finding("relapse-signal", "critical" if s in signals else "warning", s.message,
+                                           (s.evidence,)) for s in (*signals, *warnings)),
+                    reasons=("a relapse sign, but the dose history cannot be read: the previously effective dose "
+                             "cannot be found",))
+
+
 def off_sirolimus(r: Readings) -> Proposal:
     """No sirolimus order in force: stopped after a course, or never started (an unreadable history
     already says why)."""
