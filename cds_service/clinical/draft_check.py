@@ -147,7 +147,7 @@ def check_draft(facts: DraftFacts, protocol: Protocol) -> DraftCheck:
         verdict = DraftVerdict.DANGEROUS
     elif departures:
         verdict = DraftVerdict.DEPARTS
-    elif matches or predicted is not None:
+    elif matches or (predicted is not None and facts.phase is not None):  # phase unknown: not comparable
         verdict = DraftVerdict.FOLLOWS
     else:
         verdict = DraftVerdict.NOT_COMPARABLE
