@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from .decision import ArmAssignment
+from .facts import CarePlanFact
 from .protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, Protocols
 from .record import PatientRecord
 
@@ -59,9 +60,19 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
     if diagnosed is None:
         return None
     protocol = protocols[diagnosed]
-    return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None,
-                         f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed "
-                         f"from the diagnosis")
+    completed = _completed_taper_plans(record, protocols) if diagnosed == KHE_MAINTENANCE else []
+    note = (f"Guided discontinuation completed (CarePlan {completed[-1].resource}): {protocol.default_arm} "
+            "rules apply if sirolimus restarts" if completed else
+            f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed from the diagnosis")
+    return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None, note)
+
+
+def _completed_taper_plans(record: PatientRecord, protocols: Protocols) -> list[CarePlanFact]:
+    """The completed CarePlans of the KHE guided discontinuation, oldest start first."""
+    plans = [p for p in record.careplans if p.status == COMPLETED_PLAN and p.period_start is not None
+             and any((protocol := protocols.by_canonical(c)) is not None
+                     and protocol.ref.protocol_id == KHE_GUIDED for c in p.canonicals)]
+    return sorted(plans, key=lambda p: p.period_start or date.min)
 
 
 def guided_taper_start(record: PatientRecord, arm: ArmAssignment, protocols: Protocols) -> date | None:
@@ -71,8 +82,5 @@ def guided_taper_start(record: PatientRecord, arm: ArmAssignment, protocols: Pro
         return arm.taper_started_on
     if arm.protocol_id != KHE_MAINTENANCE:
         return None
-    guided = {c for p in record.careplans for c in p.canonicals
-              if (protocol := protocols.by_canonical(c)) is not None and protocol.ref.protocol_id == KHE_GUIDED}
-    starts = [p.period_start for p in record.careplans
-              if p.status == COMPLETED_PLAN and p.period_start is not None and guided & set(p.canonicals)]
-    return max(starts, default=None)
+    completed = _completed_taper_plans(record, protocols)
+    return completed[-1].period_start if completed else None

@@ -106,7 +106,8 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
     if a.current is not None and a.current.daily_mg > 0 and d.proposed_dose is None and d.weight_kg is None:
         items.append(MonitoringItem(MonitoringKind.DATA_MISSING, today,
                                     "no dose can be checked or proposed until the child is weighed"))
-    if a.protocol is not None and a.protocol.ref.protocol_id == KHE_MAINTENANCE:
+    taking_sirolimus = a.current is not None and a.current.daily_mg > 0  # off it, there is nothing to taper
+    if a.protocol is not None and a.protocol.ref.protocol_id == KHE_MAINTENANCE and taking_sirolimus:
         guided = next((e for e in d.eligibility if e.protocol_id == KHE_GUIDED), None)
         if guided is not None and guided.answer != "not_met":
             note = "eligible" if guided.answer == "met" else f"possibly eligible ({len(guided.unknown)} unknown)"

@@ -20,6 +20,7 @@ from .valuesets import match_concept
 
 DraftKind = Literal["sirolimus", "not_sirolimus", "no_medication"]
 _MG_TEXT = re.compile(r"(\d+(?:[.,]\d+)?)\s*mg\b", re.IGNORECASE)
+_TABLETS_LISTED_AT_MOST = 100  # a representation bound, not a clinical limit
 _ML_TEXT = re.compile(r"(\d+(?:[.,]\d+)?)\s*ml\b", re.IGNORECASE)
 
 
@@ -61,8 +62,15 @@ class DraftOrder:
             return None
         return DoseRegimen(self.mg_per_administration, self.administrations_per_day, self.formulation,
                            self.strength_mg or 0.0, self.ml_per_administration, self.tablets_per_administration,
-                           (self.strength_mg,) * int(self.tablets_per_administration or 0)
-                           if self.formulation == "tablet" and self.strength_mg else ())
+                           self._tablets_listed())
+
+    def _tablets_listed(self) -> tuple[float, ...]:
+        """One entry per tablet, for a count a person could hand out; none for an absurd count (the
+        dose's plausibility check reports that), which would otherwise exhaust memory."""
+        count = self.tablets_per_administration or 0
+        if self.formulation != "tablet" or not self.strength_mg or not 0 < count <= _TABLETS_LISTED_AT_MOST:
+            return ()
+        return (self.strength_mg,) * int(count)
 
 
 def _number(pattern: re.Pattern[str], text: str) -> float | None:

@@ -127,6 +127,14 @@ def test_a_completed_taper_without_a_relapse_sign_gets_no_relapse_card() -> None
     assert not any("relapse" in c["summary"].lower() for c in cards_of(d))
 
 
+def test_a_child_off_sirolimus_after_the_taper_is_not_offered_the_taper_again() -> None:
+    """Guided discontinuation reduces a dose the child takes; off sirolimus there is none to reduce."""
+    d = run(completed_taper(platelets(180, date(2026, 11, 20))))
+    assert not any(item.kind is MonitoringKind.ELIGIBLE_FOR_DISCONTINUATION for item in d.monitoring)
+    assert not any("guided sirolimus discontinuation" in c["summary"].lower() for c in cards_of(d))
+    assert "Guided discontinuation completed" in d.arm.note and "assumed from the diagnosis" not in d.arm.note
+
+
 def test_a_stale_sign_says_what_is_missing_and_proposes_no_dose() -> None:
     """Platelets 80 on 2026-10-20: 33 days old, older than the 14 days a restart dose needs."""
     d = run(completed_taper(platelets(80, date(2026, 10, 20))))
