@@ -30,6 +30,7 @@ from cards.wording import (
     when,
 )
 from cds_service.clinical.decision import (
+    SMALLER_STEP_RULES,
     Alternative,
     Decision,
     DoseRegimen,
@@ -131,7 +132,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
 
 def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Finding], matches: bool) -> str:
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
-    step = proposed.rule.startswith("taper_step_rule_8")
+    step = proposed.rule in SMALLER_STEP_RULES
     why = f"{name} {smaller_step(decision.protocol) if step else rule_words(proposed.rule)}"
     dose = dose_short(proposed.regimen)
     if proposed.percent_change is not None and abs(proposed.percent_change) >= 0.05:

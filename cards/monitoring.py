@@ -16,6 +16,7 @@ from cards.common import Action, Card, CardKind, card, suggestion
 from cards.dosing import finding_title, paused_summary
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import (
+    AS_SOLUTION,
     Decision,
     Eligibility,
     MonitoringItem,
@@ -138,7 +139,7 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
     level = decision.troughs_used[0] if decision.troughs_used else None
     seen = f"trough {detail.trough_value(level)} on {when(level.drawn_on)}" if level else "trough out of range"
     change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
-    switch = " as oral solution" if proposed.rule.endswith("_as_solution") else ""
+    switch = " as oral solution" if proposed.rule in AS_SOLUTION.values() else ""
     summary = fit(f"{name}: {seen} out of range; change to {dose_short(proposed.regimen)}{switch}{change}",
                   f"{name}: trough out of range; change to {dose_short(proposed.regimen)}{change}")
     lines = [detail.md_text(item.message)]

@@ -53,6 +53,30 @@ class Phase(enum.StrEnum):
     STOPPED = "stopped"  # no sirolimus in force after a taper
 
 
+class Rule(enum.StrEnum):
+    """The rule a proposed dose follows (`ProposedDose.rule`, kept in the audit trail): rules and cards
+    compare these, never a prefix of the name."""
+
+    TAPER_STEP_RULE_1 = "taper_step_rule_1"  # KHE taper, rule 1 (at most 10 %, at most monthly)
+    TAPER_STEP_RULE_1_AS_SOLUTION = "taper_step_rule_1_as_solution"  # ... as the oral solution (decision 0005)
+    TAPER_STEP_RULE_8 = "taper_step_rule_8"  # after a relapse, rule 8 (at most 5 % a month)
+    TAPER_STEP_RULE_8_AS_SOLUTION = "taper_step_rule_8_as_solution"
+    RELAPSE_RETURN = "relapse_return_to_effective_dose"  # rule 7
+    RESTART_AT_EFFECTIVE_DOSE = "restart_at_effective_dose"  # rule 7 after a completed taper (decision 0018)
+    IHHE_STARTING_DOSE = "ihhe_starting_dose"
+    LINEAR_ADJUSTMENT = "linear_adjustment_to_target"  # titration: dose x target / level
+    LINEAR_ADJUSTMENT_AS_SOLUTION = "linear_adjustment_to_target_as_solution"
+    WITHIN_TARGET_KEEP_DOSE = "within_target_keep_dose"
+    KEEP_CURRENT_DOSE = "keep_current_dose"  # the keep-the-dose alternative
+
+
+LINEAR_RULES = frozenset({Rule.LINEAR_ADJUSTMENT, Rule.LINEAR_ADJUSTMENT_AS_SOLUTION})
+SMALLER_STEP_RULES = frozenset({Rule.TAPER_STEP_RULE_8, Rule.TAPER_STEP_RULE_8_AS_SOLUTION})
+AS_SOLUTION = {Rule.TAPER_STEP_RULE_1: Rule.TAPER_STEP_RULE_1_AS_SOLUTION,
+               Rule.TAPER_STEP_RULE_8: Rule.TAPER_STEP_RULE_8_AS_SOLUTION,
+               Rule.LINEAR_ADJUSTMENT: Rule.LINEAR_ADJUSTMENT_AS_SOLUTION}  # a step made as the oral solution
+
+
 class Unusable(enum.StrEnum):
     """Why a level cannot be used to compute a dose: the kind a rule reads, next to the message a
     person reads (`TroughUsed.reasons_unusable`). Rules never match the wording."""
@@ -209,7 +233,7 @@ class ProposedDose:
     dose_mg_per_kg_day: float | None
     percent_change: float | None  # vs current daily dose; None when starting
     predicted_trough_ng_ml: float | None
-    rule: str  # short name, e.g. "taper_step_rule_1"
+    rule: Rule
     protocol_line: str  # the protocol text the rule implements
     loading_dose_mg: float | None = None  # label: 3 x (new - current), shown, never ordered by us
 

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .decision import Finding, Formulation, Phase, ProposedDose
+from .decision import LINEAR_RULES, Finding, Formulation, Phase, ProposedDose
 from .dosing import exposure_factor, predicted_trough_ng_ml
 from .protocols import IHHE_SEQUENTIAL, Measuring, Protocol
 from .taper import RELAPSE_RETURN
@@ -117,7 +117,7 @@ def _start_departure(facts: DraftFacts, protocol: Protocol) -> Departure | None:
 
 def _beyond_linear(facts: DraftFacts, protocol: Protocol) -> Departure | None:
     proposed, current = facts.proposed, facts.current_daily_mg
-    if proposed is None or not current or not proposed.rule.startswith("linear_adjustment"):
+    if proposed is None or not current or proposed.rule not in LINEAR_RULES:
         return None
     if facts.daily_mg > current and facts.daily_mg > proposed.daily_dose_mg \
             and not _close(facts.daily_mg, proposed, protocol.measuring):

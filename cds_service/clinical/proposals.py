@@ -23,6 +23,7 @@ from .decision import (
     MissingData,
     Phase,
     ProposedDose,
+    Rule,
     ScheduleStep,
     TroughUsed,
 )
@@ -85,7 +86,7 @@ def keep_current(current: DoseEvent, protocol: Protocol, weight_kg: float, *, le
     """Keeping the current dose, offered next to a change; None when the current dose is beyond the
     sanity limits (a dose the service would not propose is not endorsed either)."""
     keep = proposal_of(current_regimen(current, protocol.measuring), current.daily_mg, weight_kg, level_ng_ml,
-                       "keep_current_dose", "")
+                       Rule.KEEP_CURRENT_DOSE, "")
     kept, _ = checked(keep, weight_kg, protocol)
     return None if kept is None else Alternative("keep_current", kept, note)
 
@@ -202,7 +203,7 @@ def smaller_step(current: DoseEvent, step: TaperStep, protocol: Protocol, trough
         return None
     line = (f"Each reduction is at most {share(protocol.taper.max_reduction_fraction)} of the previous dose "
             "(a smaller step stays within the cap).")
-    candidate = _step_dose(TaperStep(step.due_on, smaller, fraction, "taper_step_rule_8", line), current, trough,
+    candidate = _step_dose(TaperStep(step.due_on, smaller, fraction, Rule.TAPER_STEP_RULE_8, line), current, trough,
                            weight_kg)
     safe, _ = checked(candidate, weight_kg, protocol)
     return safe
@@ -220,9 +221,9 @@ def titration_proposal(r: Readings) -> Proposal:
         return Proposal(phase=phase)
     proposed, findings = titrate(r.current, trough, r.protocol, r.weight.value)
     alternatives: list[Alternative] = []
-    if proposed is not None and proposed.rule == "linear_adjustment_to_target_as_solution":
+    if proposed is not None and proposed.rule == Rule.LINEAR_ADJUSTMENT_AS_SOLUTION:
         alternatives.append(Alternative("solution_equivalent", proposed, NOT_BIOEQUIVALENT))
-    if proposed is not None and proposed.rule != "within_target_keep_dose":
+    if proposed is not None and proposed.rule != Rule.WITHIN_TARGET_KEEP_DOSE:
         keep = keep_current(r.current, r.protocol, r.weight.value, level_ng_ml=trough.value_ng_ml, note="")
         if keep is not None:
             alternatives.append(keep)
@@ -294,7 +295,7 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
                        reasons=("no restart dose is proposed until the inputs are usable",))
     back = regimen(effective.mg_per_administration, effective.per_day, effective.formulation or "solution",
                    r.protocol.measuring)
-    dose, found = checked(proposal_of(back, None, r.weight.value, None, "restart_at_effective_dose", RULE_7),
+    dose, found = checked(proposal_of(back, None, r.weight.value, None, Rule.RESTART_AT_EFFECTIVE_DOSE, RULE_7),
                           r.weight.value, r.protocol)
     return replace(base, dose=dose, findings=base.findings + found)
 

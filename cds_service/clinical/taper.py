@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
-from .decision import DoseRegimen, Phase
+from .decision import AS_SOLUTION, DoseRegimen, Phase, Rule
 from .dosing import measuring_step_mg, regimen, rounded_regimen
 from .protocols import Measuring, TaperRules
 from .relapse import RelapseSignal
 from .timeline import DoseEvent, dose_changes, event_on, max_dose_in_window
 
 RULE_7 = "If the disease relapses or worsens, go back to the previously effective dose."
-RELAPSE_RETURN = "relapse_return_to_effective_dose"  # the rule id of rule 7's return
+RELAPSE_RETURN = Rule.RELAPSE_RETURN  # the rule id of rule 7's return
 _EPS = 1e-9
 
 
@@ -34,7 +34,7 @@ class TaperStep:
     due_on: date
     regimen: DoseRegimen
     fraction: float  # the step's cap: 0.10, or 0.05 after a relapse
-    rule: str
+    rule: Rule
     protocol_line: str
 
     @property
@@ -174,7 +174,7 @@ def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
     """The next step (rules 1, 2, 8), as the oral solution when whole tablets cannot make it, or the
     stop rule (rule 5's minimum duration first)."""
     line = rules.rule_8 if plan.phase is not Phase.TAPERING else rules.rule_1
-    rule = "taper_step_rule_8" if plan.phase is not Phase.TAPERING else "taper_step_rule_1"
+    rule = Rule.TAPER_STEP_RULE_8 if plan.phase is not Phase.TAPERING else Rule.TAPER_STEP_RULE_1
     proposed, status = reduction(current, fraction, measuring)
     reasons: list[str] = []
     solution_step = None
@@ -184,7 +184,7 @@ def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
         solution, _ = reduction(solution_event, fraction, measuring)
         if solution is not None:
             due = earliest_step_day(timeline, not_before, solution.daily_dose_mg, fraction, rules.window_days)
-            solution_step = TaperStep(due, solution, fraction, rule + "_as_solution", line)
+            solution_step = TaperStep(due, solution, fraction, AS_SOLUTION[rule], line)
         reasons.append(f"a {fraction:.0%} step cannot be made with whole tablets (tablets are never split)")
     below_floor = (proposed is not None and weight_kg is not None
                    and proposed.daily_dose_mg / weight_kg < rules.stop_below_mg_per_kg_day)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .decision import DoseRegimen, Finding, ProposedDose, TroughUsed
+from .decision import AS_SOLUTION, DoseRegimen, Finding, ProposedDose, Rule, TroughUsed
 from .dosing import (
     current_regimen,
     exposure_factor,
@@ -23,7 +23,7 @@ START_LINE = "When IHHE does not respond to propranolol, sirolimus is added/sequ
 
 
 def proposal_of(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: float, predicted: float | None,
-              rule: str, line: str) -> ProposedDose:
+              rule: Rule, line: str) -> ProposedDose:
     daily = reg.daily_dose_mg
     change = None if not current_daily_mg else round(100 * (daily - current_daily_mg) / current_daily_mg, 1)
     # No loading dose here: during therapy the dose is changed and held 7-14 days (decision 0015).
@@ -52,7 +52,7 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     if low <= trough.value_ng_ml <= high:
         keep = current_regimen(current, protocol.measuring)
         # Even "keep the dose" is a proposal: a current dose beyond the sanity limits is not endorsed.
-        return checked(proposal_of(keep, current.daily_mg, weight_kg, trough.value_ng_ml, "within_target_keep_dose",
+        return checked(proposal_of(keep, current.daily_mg, weight_kg, trough.value_ng_ml, Rule.WITHIN_TARGET_KEEP_DOSE,
                                  protocol.titration_line), weight_kg, protocol)
     ideal = linear_dose_mg(current.daily_mg, trough.value_ng_ml, protocol.target_ng_ml)
     if not math.isfinite(ideal) or sanity_problems(ideal, weight_kg, protocol.sanity):
@@ -68,7 +68,7 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
         return None, (Finding("change-needs-confirmation", "warning",
                               f"a single level of {trough.value_ng_ml:g} ng/mL would change the dose "
                               f"×{ratio:.2g}: repeat the trough to confirm it before a change this large"),)
-    rule = "linear_adjustment_to_target"
+    rule = Rule.LINEAR_ADJUSTMENT
     reg = rounded_regimen(ideal, current.per_day, formulation, protocol.measuring)
     predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg)
     if reg.mg_per_administration <= 0 or (formulation == "tablet" and not low <= predicted <= high):
@@ -76,7 +76,7 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
         # measured in 0.01 mL. The switch itself needs a new trough (not bioequivalent, section 2).
         # The solution gives less exposure than tablets at the same mg (decision 0106): the mg is raised
         # by that factor so the predicted trough stays at the aim.
-        rule = "linear_adjustment_to_target_as_solution"
+        rule = AS_SOLUTION[Rule.LINEAR_ADJUSTMENT]
         factor = exposure_factor(formulation, "solution", protocol.measuring)
         reg = rounded_regimen(ideal / factor, current.per_day, "solution", protocol.measuring)
         predicted = predicted_trough_ng_ml(trough.value_ng_ml, current.daily_mg, reg.daily_dose_mg) * factor
@@ -90,7 +90,7 @@ def starting_dose(protocol: Protocol, weight_kg: float) -> tuple[ProposedDose | 
     assert protocol.starting_dose_mg_per_kg_day is not None
     daily = protocol.starting_dose_mg_per_kg_day * weight_kg
     reg = rounded_regimen(daily, protocol.starting_administrations_per_day, "solution", protocol.measuring)
-    proposal = proposal_of(reg, None, weight_kg, None, "ihhe_starting_dose", START_LINE)
+    proposal = proposal_of(reg, None, weight_kg, None, Rule.IHHE_STARTING_DOSE, START_LINE)
     if protocol.loading_dose_at_start:  # label: 3 x (new - current maintenance dose), current being 0
         proposal = replace(proposal, loading_dose_mg=round(3 * reg.daily_dose_mg, 3))
     return checked(proposal, weight_kg, protocol)
