@@ -48,7 +48,7 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
                                 else "")
                 return ArmAssignment(protocol.ref.protocol_id, protocol.default_arm, "careplan", plan.resource,
                                      taper_start, plan.resource.split("/")[-1],
-                                     f"CarePlan {plan.resource} instantiates {canonical}{version_note}"
+                                     f"{plan.resource} instantiates {canonical}{version_note}"
                                      + (" (on hold: the taper is paused)" if held else ""), on_hold=held)
     for subject in record.research_subjects:
         if subject.arm in ARM_TO_PROTOCOL and subject.status not in ENDED_SUBJECT:

@@ -84,6 +84,13 @@ def test_a_careplan_naming_another_protocol_version_is_followed_and_says_so():
     assert "names version 2.0.0" in d.arm.note and "version 1.0.0" in d.arm.note
 
 
+def test_the_arm_note_names_the_careplan_once():
+    """The decision page's "Arm" row read "CarePlan CarePlan/x instantiates ..." (newcomer run)."""
+    d = run(taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0)))
+    assert d.arm is not None and d.arm.source_reference is not None
+    assert d.arm.note.startswith(f"{d.arm.source_reference} instantiates ") and "CarePlan CarePlan" not in d.arm.note
+
+
 def test_a_consent_that_only_mentions_discontinuation_is_not_trial_consent():
     from tests.clinical.test_scenarios import ELIGIBLE
 
