@@ -61,7 +61,7 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
         return None
     protocol = protocols[diagnosed]
     completed = _completed_taper_plans(record, protocols) if diagnosed == KHE_MAINTENANCE else []
-    note = (f"Guided discontinuation completed (CarePlan {completed[-1].resource}): {protocol.default_arm} "
+    note = (f"Guided discontinuation completed ({completed[-1].resource}): {protocol.default_arm} "
             "rules apply if sirolimus restarts" if completed else
             f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed from the diagnosis")
     return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None, note)
