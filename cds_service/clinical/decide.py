@@ -14,7 +14,7 @@ from typing import Any
 
 from .arms import assign_arm
 from .assess import Assessment, assess
-from .decision import Decision, DecisionKind, Finding, MissingData, MonitoringItem, MonitoringKind, Phase
+from .decision import LINEAR_RULES, Decision, DecisionKind, Finding, MissingData, MonitoringItem, MonitoringKind, Phase
 from .draft import DraftOrder, read_draft
 from .draft_check import DraftCheck, DraftFacts, check_draft
 from .findings import draft_findings
@@ -99,7 +99,7 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
                                     "the taper may stop: the stop rule and the minimum duration are met"))
     on_titration = d.phase in {Phase.MAINTENANCE, Phase.SEQUENTIAL} and a.current is not None \
         and a.current.daily_mg > 0
-    if on_titration and d.proposed_dose is not None and d.proposed_dose.rule.startswith("linear_adjustment"):
+    if on_titration and d.proposed_dose is not None and d.proposed_dose.rule in LINEAR_RULES:
         level = d.troughs_used[0].value_ng_ml if d.troughs_used else None
         items.append(MonitoringItem(MonitoringKind.DOSE_CHANGE_DUE, today,
                                     f"trough {level:g} ng/mL is outside the target range: dose change proposed"))
