@@ -78,7 +78,9 @@ def schedule_lines(decision: Decision) -> list[str]:
     if decision.next_trough_due is not None:
         parts.append(f"**Next trough:** {when(decision.next_trough_due)}, before the morning dose.")
     if decision.next_step_due is not None:
-        parts.append(f"**Next taper step:** {when(decision.next_step_due)}.")
+        due = decision.next_step_due
+        parts.append(f"**Next taper step:** due since {when(due)}." if due < decision.decided_on
+                     else f"**Next taper step:** {when(due)}.")
     return [" ".join(parts)] if parts else []
 
 

@@ -410,3 +410,13 @@ def test_any_finding_text_still_gives_a_valid_card(message, severity, with_dose)
     cards = build_cards(decision, hook="order-select", draft=solution_draft(), decision_url=URL, today=TODAY)
     check_response(cards, URL)
     assert cards[0]["indicator"] == severity
+
+
+def test_a_taper_step_due_in_the_past_reads_as_due_since_not_as_a_future_date():
+    """A step the schedule set for 2026-11-29, read on a later day, is overdue: the card says so."""
+    from cards.detail import schedule_lines
+
+    overdue = taper_step(next_step_due=date(2026, 11, 29), decided_on=date(2026, 12, 2))
+    assert "**Next taper step:** due since 2026-11-29." in schedule_lines(overdue)[0]
+    ahead = taper_step()  # decided 2026-11-22, step on 2026-12-22
+    assert "**Next taper step:** 2026-12-22." in schedule_lines(ahead)[0]
