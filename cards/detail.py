@@ -128,6 +128,21 @@ def protocol_lines(decision: Decision) -> list[str]:
     return [", ".join(parts) + "."] if parts else []
 
 
+def to_confirm(decision: Decision) -> list[str]:
+    """A taper step with a protecting criterion unknown (decision 0019): each one, and what settles it."""
+    if not decision.taper_to_confirm:
+        return []
+    return ["**To confirm with this step** (not in the record; accepting the step records your confirmation): "
+            + "; ".join(md_text(f"{c.text}: {c.settle_by}" if c.settle_by else c.text)
+                        for c in decision.taper_to_confirm) + "."]
+
+
+def confirming(decision: Decision) -> str:
+    """The suffix of a taper step's label and action: the prescriber confirms the unknowns (0019)."""
+    return "; prescriber confirms " + ", ".join(c.text for c in decision.taper_to_confirm) \
+        if decision.taper_to_confirm else ""
+
+
 def md_text(text: str) -> str:
     """Free text from the core inside Markdown: no raw HTML, no accidental emphasis or links."""
     out = text

@@ -117,6 +117,7 @@ def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any]
             detail.findings(decision.findings),
             detail.missing(decision.missing_data),
             detail.proposal(proposed, label="Protocol dose"),
+            detail.to_confirm(decision),
             model_lines(decision),
             [f"**Weight used:** {number(decision.weight_kg, 2)} kg."]
             if proposed.percent_change is None and decision.weight_kg is not None else [],
@@ -200,12 +201,14 @@ def _dose_suggestions(
         change = f" ({percent(proposed.percent_change)})" if proposed.percent_change is not None else ""
         switching = decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation
         verb = f"{SWITCH_LABEL}:" if switching and proposed.regimen.formulation == "solution" else "Use"
+        confirming = detail.confirming(decision)  # a protecting criterion unknown during the taper (0019)
         out.append(
             suggestion(
-                f"{verb} {dose_short(proposed.regimen)}{change}",
+                f"{verb} {dose_short(proposed.regimen)}{change}{confirming}",
                 [
                     _update(
-                        decision, draft, proposed.regimen, f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}"
+                        decision, draft, proposed.regimen,
+                        f"{daily(proposed)}{change.replace(' (', ', ').rstrip(')')}{confirming}"
                     )
                 ]
                 + trough,
@@ -254,12 +257,15 @@ def _alternative_suggestion(
     dose = dose_short(regimen)
     change = alternative.dose.percent_change if alternative.dose else None
     suffix = f" ({percent(change)})" if change is not None else ""
+    confirming = detail.confirming(decision)  # a reduction with a protecting criterion unknown (0019)
     if alternative.kind == "keep_current":
         label, why = f"Keep the current dose: {dose}", "keep the current dose"
     elif alternative.kind == "five_percent_step":
-        label, why = f"Smaller step: {dose}{suffix}", f"a {smaller_step(decision.protocol)}{suffix}"
+        label = f"Smaller step: {dose}{suffix}{confirming}"
+        why = f"a {smaller_step(decision.protocol)}{suffix}{confirming}"
     else:
-        label, why = f"{SWITCH_LABEL}: {dose}{suffix}", f"switch to oral solution. {NOT_BIOEQUIVALENT}"
+        label = f"{SWITCH_LABEL}: {dose}{suffix}{confirming}"
+        why = f"switch to oral solution{confirming}. {NOT_BIOEQUIVALENT}"
     return suggestion(label, [_update(decision, draft, regimen, why)] + trough)
 
 

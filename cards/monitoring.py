@@ -107,10 +107,11 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
     else:
         change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
         summary = fit(f"{name} step due {due}: {dose_short(proposed.regimen)}{change}", f"{name} step due {due}")
+        confirming = detail.confirming(decision)  # a protecting criterion unknown during the taper (0019)
         suggestions.append(
             suggestion(
-                f"Order {dose_short(proposed.regimen)}{change}",
-                [_new_order(decision, proposed, today, f"Taper step due {due}")] + _trough(decision),
+                f"Order {dose_short(proposed.regimen)}{change}{confirming}",
+                [_new_order(decision, proposed, today, f"Taper step due {due}{confirming}")] + _trough(decision),
                 recommended=True,
             )
         )
@@ -121,6 +122,7 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
         detail=detail.join(
             [detail.md_text(item.message)],
             detail.proposal(proposed) if proposed else [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons],
+            detail.to_confirm(decision),
             detail.troughs(decision.troughs_used),
             detail.schedule_lines(decision),
             detail.protocol_lines(decision),

@@ -233,6 +233,7 @@ def _decision(record: PatientRecord, arm: ArmAssignment, r: Readings, gaps: Gaps
         next_trough_due=next_trough.draw_on if next_trough else None,
         trough_overdue_since=next_trough.overdue_since if next_trough else None,
         next_step_due=proposal.next_step_due, taper_paused_by=proposal.paused_by, findings=findings,
+        taper_to_confirm=proposal.to_confirm,
         missing_data=gaps.missing + proposal.missing, schedule=proposal.schedule,
         weight_kg=r.weight.value if r.weight else None,
         notes=(arm.note,),

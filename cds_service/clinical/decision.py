@@ -143,6 +143,7 @@ class CriterionResult:
     answer: Answer  # "met" = satisfied for eligibility (for an exclusion: the condition is absent)
     evidence: tuple[Evidence, ...] = ()
     settle_by: str | None = None  # for unknown: what would settle it
+    condition: str | None = None  # for an exclusion: the disease it excludes, e.g. "hypertension"
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,8 @@ class Decision:
     trough_overdue_since: date | None = None  # when it was due, if before decided_on
     next_step_due: date | None = None
     taper_paused_by: tuple[str, ...] = ()  # why a started taper is paused, one short phrase per criterion
+    # A protecting criterion unknown during a taper step, the prescriber's to confirm (decision 0019)
+    taper_to_confirm: tuple[CriterionResult, ...] = ()
     findings: tuple[Finding, ...] = ()
     missing_data: tuple[MissingData, ...] = ()
     schedule: tuple[ScheduleStep, ...] = ()

@@ -100,6 +100,10 @@ def no_earlier_toxicity(record: PatientRecord) -> CriterionResult:
                            "confirm that sirolimus caused no toxicity (AllergyIntolerance / AdverseEvent)")
 
 
+_LAB_NAMES = {LOINC_ALT: "ALT", LOINC_AST: "AST", LOINC_BILIRUBIN: "total bilirubin",
+              LOINC_CREATININE_MOLES: "creatinine"}
+
+
 def _upper_limit(protocol: Protocol, record: PatientRecord, loinc: str, on: date) -> float | None:
     age = record.age_days(on)
     if age is None:
@@ -136,7 +140,8 @@ def organ_function(record: PatientRecord, protocol: Protocol, today: date, cid: 
         return CriterionResult(cid, text, "inclusion", "not_met", tuple(evidence))
     if unknown:
         return CriterionResult(cid, text, "inclusion", "unknown", tuple(evidence),
-                               f"order {kind} tests (LOINC {', '.join(unknown)}) within {max_age} days")
+                               f"no {', '.join(_LAB_NAMES.get(c, c) for c in unknown)} within {max_age} days: "
+                               f"order {kind} tests (LOINC {', '.join(unknown)})")
     return CriterionResult(cid, text, "inclusion", "met", tuple(evidence))
 
 
@@ -157,17 +162,18 @@ def consent_signed(record: PatientRecord) -> CriterionResult:
 
 def exclusion_absent(record: PatientRecord, key: str, valueset: str, absence_is: Answer) -> CriterionResult:
     """Exclusion: an active Condition in the ValueSet -> not met; none -> `problem_list_absence_is`."""
-    text = f"no {_EXCLUSION_TEXT.get(key, key)}"
+    disease = _EXCLUSION_TEXT.get(key, key)
+    text = f"no {disease}"
     present = [c for c in record.conditions if valueset in c.valuesets
                and c.clinical_status in {"active", "recurrence", "relapse", None}
                and c.verification_status not in {"refuted", "entered-in-error"}]
     if present:
         return CriterionResult(key, text, "exclusion", "not_met", tuple(
-            Evidence(c.resource, c.how, None, c.recorded_on) for c in present))
+            Evidence(c.resource, c.how, None, c.recorded_on) for c in present), condition=disease)
     note = f"no such active Condition among {record.conditions_read} on the problem list"
     answer: Answer = absence_is if record.conditions_read else "unknown"
     return CriterionResult(key, text, "exclusion", answer, (Evidence(None, None, None, None, note),),
-                           None if answer == "met" else f"confirm the child has no {_EXCLUSION_TEXT.get(key, key)}")
+                           None if answer == "met" else f"confirm the child has no {disease}", condition=disease)
 
 
 def guided_discontinuation(record: PatientRecord, protocol: Protocol, today: date) -> Eligibility:

@@ -17,6 +17,7 @@ from datetime import date
 from .decision import (
     Alternative,
     ArmAssignment,
+    CriterionResult,
     DoseChange,
     Eligibility,
     Finding,
@@ -35,7 +36,7 @@ from .record import PatientRecord
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
 from .taper import RULE_7, TaperPlan, TaperStep, plan_taper, previously_effective, reduction
-from .taper_guard import TaperPause, taper_pauses
+from .taper_guard import TaperPause, taper_pauses, taper_to_confirm
 from .timeline import DoseEvent
 from .titration import checked, proposal_of, starting_dose, titrate
 
@@ -76,6 +77,7 @@ class Proposal:
     next_step_due: date | None = None
     next_change_on: date | None = None  # a taper step projected after today
     paused_by: tuple[str, ...] = ()  # the criteria pausing a started taper (decision 0016)
+    to_confirm: tuple[CriterionResult, ...] = ()  # unknown protecting criteria the prescriber confirms (0019)
     signals: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that return to the effective dose
     warnings: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that only warn
     stopped_on: date | None = None  # sirolimus stopped at the end of the taper (a relapse since: 0018)
@@ -105,7 +107,8 @@ def taper_proposal(r: Readings, record: PatientRecord, arm: ArmAssignment) -> Pr
                                                                         r.today),
                       rules, r.protocol.measuring, weight_kg, r.today)
     signals = plan.return_signals
-    pauses = taper_pauses(r.eligibility, r.protocol.eligibility.get("criterion_roles", {}), arm.taper_started_on)
+    roles = r.protocol.eligibility.get("criterion_roles", {})
+    pauses = taper_pauses(r.eligibility, roles, arm.taper_started_on)
     step = _taper_step(plan, r, paused=arm.on_hold, pauses=pauses)
     schedule: tuple[ScheduleStep, ...] = ()
     if weight_kg is not None and plan.step is not None and not signals:
@@ -118,7 +121,9 @@ def taper_proposal(r: Readings, record: PatientRecord, arm: ArmAssignment) -> Pr
                        for s in (*signals, *plan.warnings)),
         schedule=schedule, next_step_due=plan.next_step_due,
         next_change_on=_upcoming_step(schedule, arm.on_hold or bool(pauses), r.today),
-        paused_by=tuple(p.why for p in pauses) if held else (), signals=signals, warnings=plan.warnings)
+        paused_by=tuple(p.why for p in pauses) if held else (), signals=signals, warnings=plan.warnings,
+        to_confirm=taper_to_confirm(r.eligibility, roles) if step.dose and plan.relapse_return is None else ())
+
 
 
 def _upcoming_step(schedule: tuple[ScheduleStep, ...], held: bool, today: date) -> date | None:

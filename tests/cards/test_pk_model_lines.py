@@ -119,7 +119,7 @@ def test_the_taper_has_no_model_dose_the_protocol_sets_the_step():
     from tests.clinical.test_scenarios import TODAY as today
 
     resources = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.consent(), fhir.careplan(date(2026, 6, 1)),
-                 fhir.sirolimus(date(2024, 1, 1), 0.5), fhir.trough(6.0, date(2026, 11, 1))]
+                 fhir.sirolimus(date(2024, 1, 1), 0.5), fhir.trough(6.0, date(2026, 11, 1)), *fhir.normal_labs()]
     decision = run(resources, fhir.draft(0.5, "mL", 2), today=today)
     assert decision.protocol is not None and decision.protocol.protocol_id == "khe-guided-discontinuation"
     assert decision.model is not None and decision.model.proposal is not None and decision.model.dose is None

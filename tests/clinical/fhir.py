@@ -36,6 +36,13 @@ def trough(value: float, on: date, unit: str | None = "ng/mL", **extra: Any) -> 
     return obs("29247-4", value, unit, on, **extra)
 
 
+def normal_labs(on: date = date(2026, 11, 1)) -> list[dict[str, Any]]:
+    """ALT, AST, total bilirubin and creatinine within the CALIPER upper limits from 1 to 15 years: the
+    liver and kidney function a taper step needs to be known (decisions 0016, 0019)."""
+    return [obs("1742-6", 20, "U/L", on), obs("1920-8", 20, "U/L", on), obs("1975-2", 5, "umol/L", on),
+            obs("14682-9", 40, "umol/L", on)]
+
+
 def weight(kg: float, on: date, unit: str = "kg") -> dict[str, Any]:
     return obs("29463-7", kg, unit, on)
 

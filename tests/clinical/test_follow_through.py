@@ -108,7 +108,7 @@ RELAPSE_ORDERS = [(date(2024, 1, 1), 0.5), (date(2025, 6, 1), 0.45), (date(2025,
 def _taper(start: date, orders: list[tuple[date, float]], level: tuple[date, float], *, remission_since: date,
            kg: float = 20) -> list[dict[str, object]]:
     res: list[dict[str, object]] = [fhir.weight(kg, date(2026, 11, 15)), fhir.khe(abated=remission_since),
-                                    fhir.careplan(start), fhir.trough(level[1], level[0])]
+                                    fhir.careplan(start), fhir.trough(level[1], level[0]), *fhir.normal_labs()]
     return res + fhir.chain(*[fhir.sirolimus(on, ml) for on, ml in orders])
 
 

@@ -171,8 +171,9 @@ def test_broad_code_alone_does_not_make_an_ihhe_diagnosis() -> None:
 # --- KHE guided discontinuation: taper ---------------------------------------------------------------
 
 def taper(start: date, orders: list[tuple[date, float]], trough: tuple[date, float] | None,
-          extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    res = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.careplan(start)]
+          extra: list[dict[str, Any]] | None = None, *, labs: bool = True) -> list[dict[str, Any]]:
+    """A child in the guided taper; with recent normal liver and kidney labs unless `labs=False` (0019)."""
+    res = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.careplan(start), *(fhir.normal_labs() if labs else [])]
     res += fhir.chain(*[fhir.sirolimus(on, ml) for on, ml in orders])
     if trough:
         res.append(fhir.trough(trough[1], trough[0]))
@@ -276,7 +277,7 @@ def test_tablets_cannot_make_a_10_percent_step_so_the_solution_is_offered() -> N
     # 1 mg tablet twice daily = 2 mg/day; 10 % = 1.8 mg/day = 0.9 mg per dose: not whole tablets
     res = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.careplan(date(2026, 11, 1)),
            fhir.sirolimus(date(2024, 1, 1), 1, unit="{pill}", product=fhir.TAB_1),
-           fhir.trough(6.0, date(2026, 11, 15))]
+           fhir.trough(6.0, date(2026, 11, 15)), *fhir.normal_labs()]
     d = run(res)
     # Decision 0005: the step is proposed as the oral solution, 0.9 mg (0.9 mL) twice daily, -10 %.
     assert d.proposed_dose is not None and d.proposed_dose.regimen.formulation == "solution"
@@ -326,9 +327,7 @@ def test_not_sirolimus_is_reported_distinctly() -> None:
 # --- eligibility for guided discontinuation ------------------------------------------------------------
 
 ELIGIBLE = [fhir.weight(20, date(2026, 11, 15)), fhir.khe(), fhir.sirolimus(date(2024, 1, 1), 0.5),
-            fhir.trough(6.0, date(2026, 11, 15)), fhir.consent(), fhir.no_known_allergy(),
-            fhir.obs("1742-6", 20, "U/L", date(2026, 11, 1)), fhir.obs("1920-8", 30, "U/L", date(2026, 11, 1)),
-            fhir.obs("1975-2", 5, "umol/L", date(2026, 11, 1)), fhir.obs("14682-9", 40, "umol/L", date(2026, 11, 1))]
+            fhir.trough(6.0, date(2026, 11, 15)), fhir.consent(), fhir.no_known_allergy(), *fhir.normal_labs()]
 
 
 def criteria(d: Decision) -> dict[str, str]:

@@ -38,18 +38,19 @@ GUIDED = "khe-guided-discontinuation"
 def _relapse_then_new_remission() -> list[dict[str, Any]]:
     """Taper since 2025-06-01: 1.0 -> 0.9 -> 0.82 mg/day; relapse: back to the previously effective
     0.9 mg/day on 2026-08-01 (rule 7), stable 113 days (rule 8: 3 months); the clinician recorded the
-    new remission 80 days ago (abatement 2026-09-03); trough 5.0 ng/mL on 2026-11-15, 20 kg."""
+    new remission 80 days ago (abatement 2026-09-03); trough 5.0 ng/mL on 2026-11-15, 20 kg; normal liver and
+    kidney labs on 2026-11-01 (a step needs them known, 0019)."""
     orders = [(date(2024, 1, 1), 0.5), (date(2025, 6, 1), 0.45), (date(2025, 7, 1), 0.41), (date(2026, 8, 1), 0.45)]
     return [build.weight(20, date(2026, 11, 15)), build.khe(abated=WRITTEN - timedelta(days=80)),
-            build.careplan(date(2025, 6, 1)), build.trough(5.0, date(2026, 11, 15)),
+            build.careplan(date(2025, 6, 1)), build.trough(5.0, date(2026, 11, 15)), *build.normal_labs(),
             *build.chain(*[build.sirolimus(on, ml) for on, ml in orders])]
 
 
 def _boy_now_13() -> list[dict[str, Any]]:
     """Taper begun 2026-06-22 at 12 y 8 m (born 2013-10-22), now 13 y 1 m; 1.0 mg/day since 2024, trough
-    6.0 on 2026-11-15, 45 kg, remission since 2023."""
+    6.0 on 2026-11-15, 45 kg, remission since 2023, normal liver and kidney labs on 2026-11-01."""
     return [build.weight(45, date(2026, 11, 15)), build.khe(), build.careplan(date(2026, 6, 22)),
-            build.trough(6.0, date(2026, 11, 15)), build.sirolimus(date(2024, 1, 1), 0.5)]
+            build.trough(6.0, date(2026, 11, 15)), build.sirolimus(date(2024, 1, 1), 0.5), *build.normal_labs()]
 
 
 def _two_levels_one_day() -> list[dict[str, Any]]:
@@ -68,6 +69,10 @@ CHILDREN: dict[str, Child] = {
     "e2e11-taper-step": (date(2020, 6, 1), "female",
                          lambda: taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0))),
     "e2e11-infant": (date(2026, 3, 1), "female", lambda: ihhe_infant()),
+    # taper since 2026-06-01, step due, no liver or kidney lab in the record (decision 0019)
+    "e2e11-no-labs": (date(2020, 6, 1), "female",
+                      lambda: taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
+                                    labs=False)),
     # taper since 2026-06-01, ALT 60 U/L on 2026-11-15 (> 25, CALIPER 1-13 y)
     "e2e11-liver": (date(2020, 6, 1), "female",
                     lambda: taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 15), 6.0),
@@ -121,6 +126,28 @@ def test_a_criterion_that_protects_the_child_pauses_the_taper_and_says_so(app: A
     assert paused["summary"] == "KHE taper paused: normal liver function not met; keep the current dose"
     assert "repeat the test" in paused["detail"]
     no_dose_offered(cards)
+
+
+def test_a_taper_step_with_liver_and_kidney_function_unknown_waits_for_the_labs(app: Any, seeded: Any) -> None:
+    """Decision 0019: no liver or kidney lab in the record, the 10 % step due: unknown is never met, so the
+    order card proposes no reduction, names both criteria and says which tests would settle them."""
+    cards = call_hook(app.test_client(), _draft(seeded, "e2e11-no-labs", 0.5))
+    card = only_card(cards)
+    assert card["summary"] == "KHE taper paused: normal liver function unknown (+1 more); keep the current dose"
+    assert "no ALT, AST, total bilirubin within 90 days" in card["detail"]
+    assert "no creatinine within 90 days" in card["detail"]
+    no_dose_offered(cards)
+
+
+def test_a_taper_step_with_infection_status_unknown_is_the_prescriber_s_to_confirm(app: Any, seeded: Any) -> None:
+    """Decision 0019: normal labs, no infection on the problem list (unknown): the 10 % step (0.45 mg twice
+    daily) is offered, and its label says the prescriber confirms no infectious disease."""
+    card = only_card(call_hook(app.test_client(), _draft(seeded, "e2e11-taper-step", 0.5)))
+    best = recommended(card)
+    assert "prescriber confirms no infectious disease" in best["label"], best["label"]
+    check_dose(resource_of(best, "MedicationRequest", "update"), mg=0.45, per_day=2, patient_id="e2e11-taper-step",
+               draft_id="draft-sirolimus-1")
+    assert "confirm the child has no infectious disease" in card["detail"]
 
 
 # -- item 3: levels in true time order --------------------------------------------------------------
