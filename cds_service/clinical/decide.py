@@ -50,7 +50,9 @@ def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols
                       draft_unknown_unit=order.unknown_unit)
     age_days = record.age_days(today)
     age_years = None if age_days is None else age_days / 365.25
-    return replace(decided, model=model_view(decided, a.protocol, age_years, today))
+    starts = [drug.start for drug in record.interacting_drugs if drug.start is not None]
+    return replace(decided, model=model_view(decided, a.protocol, age_years, today,
+                                             exposure_changed_on=max(starts, default=None)))
 
 
 def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]) -> DraftCheck | None:

@@ -108,10 +108,16 @@ def model_dose(fit: Fit, protocol: Protocol, current: DoseRegimen, weight_kg: fl
 
 
 def model_view(decision: Decision, protocol: Protocol | None, age_years: float | None, today: date,
-               prior_id: str = DEFAULT_PRIOR) -> ModelView:
-    """Fit the child's usable troughs; predict the proposal's and the draft's steady-state trough."""
+               prior_id: str = DEFAULT_PRIOR, *, exposure_changed_on: date | None = None) -> ModelView:
+    """Fit the child's usable troughs; predict the proposal's and the draft's steady-state trough.
+
+    `exposure_changed_on`: the latest start of a CYP3A4/P-gp inhibitor or inducer. The model has one
+    clearance per child, so only levels drawn since then are fitted (the same day counts, as for the
+    protocol's own trough rule); earlier ones describe another clearance.
+    """
     usable = [t for t in decision.trough_history or decision.troughs_used
-              if t.usable and t.value_ng_ml is not None]
+              if t.usable and t.value_ng_ml is not None
+              and (exposure_changed_on is None or t.drawn_on >= exposure_changed_on)]
     current = decision.current_dose
     latest = decision.troughs_used[0] if decision.troughs_used else None
     try:

@@ -33,3 +33,14 @@ def test_no_model_dose_or_prediction_when_the_latest_level_is_unusable(resources
     assert d.model.dose is None and d.model.draft is None and d.model.proposal is None
     assert d.model.unusable_reason
     assert not any("PK model's dose" in line for line in lines(d, with_proposal=False))
+
+
+def test_the_model_fits_only_the_levels_drawn_since_an_interacting_drug_started() -> None:
+    """Voriconazole (a strong CYP3A4 inhibitor) started 2026-11-01 lowers clearance: the levels drawn
+    before it describe another clearance, so the fit reads only the one drawn since (2026-11-15)."""
+    before = [fhir.trough(3.1, date(2026, 9, 20)), fhir.trough(3.4, date(2026, 10, 20))]
+    d = run([*baseline(7.9), *before, fhir.drug("J02AC03", date(2026, 11, 1))], fhir.draft(0.5, "mL", 2))
+    assert d.model is not None and d.model.unusable_reason is None
+    assert d.model.troughs_used == 1
+    without_drug = run([*baseline(7.9), *before], fhir.draft(0.5, "mL", 2))
+    assert without_drug.model is not None and without_drug.model.troughs_used == 3
