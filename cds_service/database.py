@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cds_service.config import DatabaseSettings
-from cds_service.errors import ServiceUnavailable
+from cds_service.errors import ConfigError, ServiceUnavailable
 
 # What a slow or lost database raises; `IntegrityError` and `ProgrammingError` are our bugs, not outages.
 _OUTAGES = (OperationalError, InterfaceError, InternalError)
@@ -36,6 +37,24 @@ def engine_url(database_url: str) -> str:
     if database_url.startswith("postgresql://"):
         return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     return database_url
+
+
+def require_existing(database_url: str | URL) -> None:
+    """A one-line ConfigError when `database_url` names a SQLite file that is not there.
+
+    Connecting to a SQLite path creates an empty database, so a command that only uses a database (`db purge`,
+    `report`, `serve` without --dev) checks first; `db upgrade` is the command that makes one. A PostgreSQL
+    database is never created by connecting: a missing one fails on connect and is said then.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database)
+    if not path.is_file():
+        shown = url.render_as_string(hide_password=True)
+        raise ConfigError(f"the database {shown} does not exist (no file {path.resolve()}): point database_url "
+                          "(--config, or $SIROLIMUS_CDS_DATABASE_URL) at the service's database, or make a new "
+                          "one with `sirolimus-cds db upgrade`")
 
 
 def bounded_engine(database_url: str, bounds: DatabaseSettings) -> Engine:

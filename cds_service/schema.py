@@ -5,8 +5,9 @@ The migrations ship inside the package (`cds_service/migrations`), so an install
     upgrade(engine)          bring the database to the newest revision; idempotent. A database made
                              by the first release's `create_all` (no revision recorded) is stamped
                              0001 first when its tables are exactly that release's, refused otherwise.
-    require_current(engine)  `serve` starts only on a database at the newest revision; else a
-                             ConfigError naming the command to run.
+    require_current(engine)  `serve` and `db purge` go on only with a database that exists (a SQLite
+                             file is never created by them) at the newest revision; else a ConfigError
+                             naming the command to run.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import Engine
 
+from cds_service.database import require_existing
 from cds_service.errors import ConfigError
 
 SCRIPT_LOCATION = "cds_service:migrations"
@@ -97,7 +99,8 @@ def upgrade(engine: Engine) -> Upgraded:
 
 
 def require_current(engine: Engine) -> None:
-    """Raise a one-line ConfigError unless the database is at `head()`."""
+    """Raise a one-line ConfigError unless the database exists and is at `head()` (creating none)."""
+    require_existing(engine.url)
     with engine.connect() as connection:
         current = current_revision(connection)
     if current == head():

@@ -76,3 +76,21 @@ def test_db_purge_on_a_database_without_the_schema_says_to_run_db_upgrade(
     assert main(["db", "purge", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sirolimus-cds db upgrade" in err and "did not answer" not in err
+
+
+def test_db_purge_with_no_database_creates_none_and_says_so_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # No configuration at all: the default database_url is a SQLite file in the current folder. A cron line
+    # in the wrong folder must not leave an empty database there (and report "0 purged").
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    monkeypatch.delenv("SIROLIMUS_CDS_DATABASE_URL", raising=False)
+
+    assert main(["db", "purge"]) == 2
+
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and captured.out == ""
+    assert "sirolimus-cds.db does not exist" in err and str(tmp_path / "sirolimus-cds.db") in err
+    assert "database_url" in err and "sirolimus-cds db upgrade" in err  # what to do about it
+    assert list(tmp_path.iterdir()) == []  # nothing created

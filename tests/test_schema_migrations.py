@@ -108,11 +108,11 @@ def test_serve_refuses_a_database_behind_this_release_and_names_the_command(tmp_
     if revision == schema.head():
         pytest.skip("0001 is the newest revision: no older one to start from yet")
     database_url = f"sqlite:///{tmp_path / 'behind.db'}"
-    if revision:
-        engine = _engine(database_url)
-        with engine.begin() as conn:
+    engine = _engine(database_url)
+    with engine.begin() as conn:  # a database that exists: empty (no revision), or at an older revision
+        if revision:
             command.upgrade(schema._config(conn), revision)
-        engine.dispose()
+    engine.dispose()
     port = free_port()
     config_path = write_config(tmp_path, port, [], make_es384_key(), str(uuid.uuid4()), database_url=database_url)
 
@@ -123,6 +123,18 @@ def test_serve_refuses_a_database_behind_this_release_and_names_the_command(tmp_
     assert len(error) == 1
     assert "sirolimus-cds db upgrade" in error[0] and f"revision {revision or 'none'}" in error[0]
     assert _revision_and_tables(database_url)[0] == revision  # serve changed nothing
+
+
+def test_serve_on_a_database_that_is_not_there_creates_none_and_names_the_command(tmp_path, capsys):
+    database_url = f"sqlite:///{tmp_path / 'typo.db'}"
+    port = free_port()
+    config_path = write_config(tmp_path, port, [], make_es384_key(), str(uuid.uuid4()), database_url=database_url)
+
+    assert main(["serve", "--host", "127.0.0.1", "--port", str(port), "--config", str(config_path)]) == 2
+
+    error = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert len(error) == 1 and "typo.db does not exist" in error[0] and "sirolimus-cds db upgrade" in error[0]
+    assert not (tmp_path / "typo.db").exists()  # only `db upgrade` (or serve --dev) makes a database
 
 
 def test_serve_dev_brings_a_trial_database_to_the_newest_schema(tmp_path, monkeypatch):

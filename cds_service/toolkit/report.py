@@ -63,13 +63,10 @@ def read_report(database_url: str, since: dt.datetime | None, made_at: dt.dateti
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.database import engine_url
+    from cds_service.database import engine_url, require_existing
 
     shown_url = make_url(database_url).render_as_string(hide_password=True)
-    sqlite_file = (make_url(database_url).database or "") if database_url.startswith("sqlite") else None
-    if sqlite_file is not None and not Path(sqlite_file).is_file():
-        raise ConfigError(f"the database {shown_url} does not exist; give the service's database "
-                          "(database_url in --config, or $SIROLIMUS_CDS_DATABASE_URL)")
+    require_existing(database_url)  # a report never creates a database
     engine = create_engine(engine_url(database_url))
     try:
         missing = [t for t in ("decisions", "decision_cards", "feedback") if not inspect(engine).has_table(t)]
