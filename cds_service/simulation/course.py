@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cds_service.clinical.decision import Decision, MonitoringKind, Phase, ProposedDose
+from cds_service.clinical.decision import Decision, MonitoringKind, Phase, ProposedDose, Rule
 from cds_service.clinical.pk.fit import Prediction
 from cds_service.clinical.pk.priors import Prior
 from cds_service.clinical.protocols import Protocol
@@ -304,7 +304,7 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
         if model is not None and proposed.predicted_trough_ng_ml is not None:
             course.pending = Forecast(from_day=tomorrow, daily_mg=float(chart.steps[-1].daily_mg),
                                       linear_ng_ml=proposed.predicted_trough_ng_ml, model=model)
-        if proposed.rule == "relapse_return_to_effective_dose":
+        if proposed.rule is Rule.RELAPSE_RETURN:
             course.relapse_returns += 1
             return dosing.next_trough_due, False
         course.steps_taken += 1

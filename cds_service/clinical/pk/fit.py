@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
 from .model import Child, Dose, FloatArray, concentrations_ascending, dose_arrays, steady_state_trough
@@ -60,6 +61,80 @@ def _residual_sd(prior: Prior, pred: FloatArray) -> FloatArray:
     return np.asarray(np.maximum(sd, 1e-3), dtype=np.float64)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Levels:
+    """The levels to fit and what of the dose history each sees, computed once for every eta tried."""
+
+    prior: Prior
+    observed_ng_ml: FloatArray
+    after_dose: NDArray[np.bool_]  # [level, dose]: the dose was given before the level was drawn
+    hours_since_dose: FloatArray  # [level, dose], 0 where the dose came after
+    amounts: FloatArray  # bioavailable mg per dose
+    absorbed: FloatArray  # the absorption term of each level, independent of CL
+    maturation_scale: FloatArray  # each level's clearance maturation relative to today's
+    typical_cl: float
+    v_l: float
+    ka_per_h: float
+    omega: float
+
+    def predict(self, eta: float) -> FloatArray:
+        """One compartment, first-order absorption: each level under CL = typical x exp(eta)."""
+        k = self.typical_cl * math.exp(eta) * self.maturation_scale / self.v_l
+        eliminated = np.where(self.after_dose, np.exp(-k[:, None] * self.hours_since_dose), 0.0) @ self.amounts
+        ka = self.ka_per_h
+        return np.asarray(1000.0 * ka / (self.v_l * (ka - k)) * (eliminated - self.absorbed), dtype=np.float64)
+
+    def objective(self, eta: float) -> float:
+        """Minus the log posterior of eta: the residuals' likelihood and the prior on eta."""
+        pred = self.predict(eta)
+        sd = _residual_sd(self.prior, pred)
+        return float(np.sum(((self.observed_ng_ml - pred) / sd) ** 2 / 2 + np.log(sd))
+                     + eta**2 / (2 * self.omega**2))
+
+
+def _refuse_unfittable(prior: Prior, child: Child, doses: list[Dose], trough_ng_ml: list[float]) -> None:
+    """No level, no dose history, or a child outside the model's covariate range (decision 0161)."""
+    if not trough_ng_ml:
+        raise ModelUnusable("no usable trough to fit the model to")
+    if not doses:
+        raise ModelUnusable("no dose history to fit the model to")
+    why = prior.out_of_range(child.weight_kg, child.age_years)
+    if why:
+        raise ModelUnusable(why)
+
+
+def _levels(prior: Prior, child: Child, doses: list[Dose], trough_h: list[float], trough_ng_ml: list[float],
+            trough_age_years: list[float] | None) -> _Levels:
+    """The child's typical parameters and the dose-to-level design the fit evaluates."""
+    times, amounts = dose_arrays(doses, prior.bioavailability)
+    since = np.asarray(trough_h, dtype=np.float64)[:, None] - times[None, :]
+    after_dose = since > 0
+    hours = np.where(after_dose, since, 0.0)
+    ka = prior.ka_per_h
+    now = prior.maturation(child.age_years)
+    scale = np.ones(len(trough_ng_ml)) if trough_age_years is None else np.array(
+        [prior.maturation(max(age, 0.01)) / now for age in trough_age_years], dtype=np.float64)
+    return _Levels(
+        prior=prior, observed_ng_ml=np.asarray(trough_ng_ml, dtype=np.float64), after_dose=after_dose,
+        hours_since_dose=hours, amounts=amounts, absorbed=np.where(after_dose, np.exp(-ka * hours), 0.0) @ amounts,
+        maturation_scale=scale, typical_cl=prior.typical_cl(child.weight_kg, child.age_years, child.cyp3a5_expresser),
+        v_l=prior.typical_v(child.weight_kg), ka_per_h=ka, omega=prior.omega(child.cyp3a5_expresser))
+
+
+def _map_eta(levels: _Levels) -> tuple[float, float]:
+    """The posterior mode of eta within +/- 5 omega, and its SD from the curvature there (Laplace)."""
+    bound = 5 * levels.omega
+    result = minimize_scalar(levels.objective, bounds=(-bound, bound), method="bounded", options={"xatol": 1e-5})
+    eta = float(result.x)
+    if not result.success or abs(eta) > bound * 0.999:
+        raise ModelUnusable("the model fit did not converge")
+    h = 1e-3
+    curvature = (levels.objective(eta + h) - 2 * levels.objective(eta) + levels.objective(eta - h)) / h**2
+    if not curvature > 0:
+        raise ModelUnusable("the model fit did not converge")
+    return eta, 1 / math.sqrt(curvature)
+
+
 def fit_map(
     prior: Prior, child: Child, doses: list[Dose], trough_h: list[float], trough_ng_ml: list[float],
     trough_age_years: list[float] | None = None,
@@ -69,49 +144,12 @@ def fit_map(
     With `trough_age_years` each level is predicted with the clearance maturation of the child's age when
     it was drawn (an infant's clearance can triple in months, decision 0164); weight stays the current.
     """
-    if not trough_ng_ml:
-        raise ModelUnusable("no usable trough to fit the model to")
-    if not doses:
-        raise ModelUnusable("no dose history to fit the model to")
-    why = prior.out_of_range(child.weight_kg, child.age_years)
-    if why:
-        raise ModelUnusable(why)
-    cl_typ = prior.typical_cl(child.weight_kg, child.age_years, child.cyp3a5_expresser)
-    omega = prior.omega(child.cyp3a5_expresser)
-    v, ka = prior.typical_v(child.weight_kg), prior.ka_per_h
-    times, amounts = dose_arrays(doses, prior.bioavailability)
-    obs_t = np.asarray(trough_h, dtype=np.float64)
-    obs = np.asarray(trough_ng_ml, dtype=np.float64)
-    dt = obs_t[:, None] - times[None, :]
-    mask = dt > 0
-    dtp = np.where(mask, dt, 0.0)
-    absorbed = np.where(mask, np.exp(-ka * dtp), 0.0) @ amounts  # independent of CL
-    now = prior.maturation(child.age_years)
-    scale = np.ones(len(obs)) if trough_age_years is None else np.array(
-        [prior.maturation(max(age, 0.01)) / now for age in trough_age_years], dtype=np.float64)
-
-    def predict(eta: float) -> FloatArray:
-        k = cl_typ * math.exp(eta) * scale / v
-        eliminated = np.where(mask, np.exp(-k[:, None] * dtp), 0.0) @ amounts
-        return np.asarray(1000.0 * ka / (v * (ka - k)) * (eliminated - absorbed), dtype=np.float64)
-
-    def objective(eta: float) -> float:
-        pred = predict(eta)
-        sd = _residual_sd(prior, pred)
-        return float(np.sum(((obs - pred) / sd) ** 2 / 2 + np.log(sd)) + eta**2 / (2 * omega**2))
-
-    bound = 5 * omega
-    result = minimize_scalar(objective, bounds=(-bound, bound), method="bounded", options={"xatol": 1e-5})
-    eta = float(result.x)
-    if not result.success or abs(eta) > bound * 0.999:
-        raise ModelUnusable("the model fit did not converge")
-    h = 1e-3
-    curvature = (objective(eta + h) - 2 * objective(eta) + objective(eta - h)) / h**2
-    if not curvature > 0:
-        raise ModelUnusable("the model fit did not converge")
+    _refuse_unfittable(prior, child, doses, trough_ng_ml)
+    levels = _levels(prior, child, doses, trough_h, trough_ng_ml, trough_age_years)
+    eta, eta_sd = _map_eta(levels)
     return Fit(
-        prior=prior, child=child, eta=eta, eta_sd=1 / math.sqrt(curvature),
-        cl_l_per_h=cl_typ * math.exp(eta), v_l=v, ka_per_h=ka, troughs_used=len(obs),
+        prior=prior, child=child, eta=eta, eta_sd=eta_sd, cl_l_per_h=levels.typical_cl * math.exp(eta),
+        v_l=levels.v_l, ka_per_h=levels.ka_per_h, troughs_used=len(trough_ng_ml),
     )
 
 
