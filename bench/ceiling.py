@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from flask import Flask, Response, request
 
-from cds_service.serve import run
+from cds_service.cli.serve import run
 
 
 class _NoStore:

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             f'database_url = "sqlite:///{workdir / "audit.db"}"\n'
             f'[fhir]\nallowed_servers = ["{proxy.base_url}"]\ntimeout_seconds = 10\n')
         started = time.perf_counter()
-        service = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--dev", "--port", str(port),
+        service = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--dev", "--port", str(port),
                                     "--workers", "2", "--config", str(workdir / "bench.toml")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(service)

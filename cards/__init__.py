@@ -15,7 +15,7 @@ from typing import Any
 from cards.dosing import dosing_cards, incomplete_draft_card
 from cards.monitoring import monitoring_cards
 from cds_service.clinical.decision import Decision
-from cds_service.protocol_files import plan_definition_url
+from cds_service.service.protocol_files import plan_definition_url
 
 
 def build_cards(

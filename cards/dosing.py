@@ -39,8 +39,8 @@ from cds_service.clinical.decision import (
     ProposedDose,
     Severity,
 )
-from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
-from cds_service.clinical.draft_check import DraftVerdict
+from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
+from cds_service.clinical.rules.draft_check import DraftVerdict
 
 FINDING_TITLES = {  # short titles for the core's finding codes, used when its message is too long to lead
     "reduction-exceeds-cap": "Draft cuts the dose more than the taper allows",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from cards.common import stabilisation
 from cards.wording import number, percent
-from cds_service.clinical.draft_check import Departure, DraftCheck, DraftVerdict
+from cds_service.clinical.rules.draft_check import Departure, DraftCheck, DraftVerdict
 
 NEEDS_TROUGH = {Departure.TROUGH_ABOVE_TARGET, Departure.TROUGH_BELOW_TARGET}
 DEPARTURE_WORDS = {  # clinical words for each departure (the numbers are added from the check)

@@ -25,7 +25,6 @@ from cds_service.clinical.decision import (
     ProposedDose,
     ProtocolRef,
 )
-from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
 from cds_service.clinical.protocols import (
     KHE_GUIDED,
     KHE_MAINTENANCE,
@@ -34,6 +33,7 @@ from cds_service.clinical.protocols import (
     period,
     share,
 )
+from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
 
 RELAPSE_CARD_FINDINGS = {"relapse-signal", "restart-after-toxicity"}  # shown on the relapse card itself
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import requests
 from flask import Flask
 
-from cds_service import schema
+from cds_service.audit import schema
+from cds_service.audit.store import Store
 from cds_service.config import Settings, load_settings
 from cds_service.fhir.client import FhirClient
-from cds_service.recent import RecentReads
-from cds_service.state import EXTENSION, AppState, utc_now
-from cds_service.store import Store
+from cds_service.service.recent import RecentReads
+from cds_service.service.state import EXTENSION, AppState, utc_now
 
 
 def create_app(
@@ -34,8 +34,8 @@ def create_app(
         schema.require_current(store.engine)
     verifier = None
     if settings.auth.require_jwt:
-        from cds_service.http.auth import JwtVerifier
-        from cds_service.replay import replay_store_for
+        from cds_service.http.auth.replay import replay_store_for
+        from cds_service.http.auth.verify import JwtVerifier
 
         verifier = JwtVerifier(settings.auth, replay_store_for(settings, store.engine))
     app.extensions[EXTENSION] = AppState(

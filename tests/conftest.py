@@ -117,7 +117,7 @@ def postgres_admin() -> Iterator[object]:
     """An AUTOCOMMIT engine on the local PostgreSQL server (fails in CI when it is missing)."""
     import sqlalchemy
 
-    from cds_service.database import engine_url
+    from cds_service.audit.database import engine_url
 
     admin = sqlalchemy.create_engine(engine_url(POSTGRES_ADMIN_URL), isolation_level="AUTOCOMMIT")
     try:

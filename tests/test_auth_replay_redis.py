@@ -15,11 +15,11 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from cds_service import schema
+from cds_service.audit import schema
+from cds_service.audit.store import Store, seen_tokens
 from cds_service.config import AuthSettings, Issuer, Settings
 from cds_service.errors import ServiceUnavailable, Unauthorized
-from cds_service.http.auth import JwtVerifier
-from cds_service.replay import (
+from cds_service.http.auth.replay import (
     DEFAULT_NAMESPACE,
     DatabaseReplayStore,
     MemoryReplayStore,
@@ -28,7 +28,7 @@ from cds_service.replay import (
     ReplayStoreUnavailable,
     replay_store_for,
 )
-from cds_service.store import Store, seen_tokens
+from cds_service.http.auth.verify import JwtVerifier
 from tests.conftest import require_service
 from tests.support.jwt_tokens import bearer, claims_for, jwks_for, make_es384_key, mint, serve_jwks
 

@@ -77,8 +77,8 @@ def test_a_port_in_use_is_one_line_before_listening(tmp_path: Path, monkeypatch,
 
 
 def test_check_timeout_is_also_the_in_process_service_fhir_budget(tmp_path: Path) -> None:
+    from cds_service.cli.check import InProcessService
     from cds_service.config import Settings
-    from cds_service.toolkit.check import InProcessService
 
     service = InProcessService(Settings(), "http://127.0.0.1:9/fhir", 12.5)
     assert service.app.extensions["sirolimus_cds"].settings.fhir.timeout_seconds == 12.5

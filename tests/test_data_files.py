@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service import cli, data_files
+from cds_service import cli
+from cds_service.service import data_files
 from fhir_profiles import PROFILES_DIR
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cds_service.app import create_app
+from cds_service.audit.store import DecisionRecord, Store
 from cds_service.cli import main
 from cds_service.config import AuthSettings, Settings
-from cds_service.store import DecisionRecord, Store
 from tests.cards.factories import maintenance_change
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,9 @@ from werkzeug.serving import make_server
 
 from cards import build_cards
 from cds_service.app import create_app
+from cds_service.audit.store import DecisionRecord
 from cds_service.config import AuthSettings, Settings
 from cds_service.http.pages import pages
-from cds_service.store import DecisionRecord
 from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
 from tests.conftest import require_service
 

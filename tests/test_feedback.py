@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cds_service.store import feedback
+from cds_service.audit.store import feedback
 from tests.support.app import make_app
 
 SANDBOX = Path(__file__).resolve().parent / "fixtures" / "cds-hooks-sandbox-recorded"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from cds_service.http.logs import ACCESS_LOGGER, JsonFormatter, configure_logging, install_request_logging
-from cds_service.services import services
+from cds_service.service.services import services
 from tests.support.app import hook_request, make_app
 
 ACCESS_TOKEN = "fhir-access-token-5b2e0c"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.http.metrics import hook_outcome
 from cds_service.http.operations import METRICS_PORT
-from cds_service.metrics import hook_outcome
 from tests.support.app import make_app
 
 METRICS = {"SERVER_PORT": "9464"}

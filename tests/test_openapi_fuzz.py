@@ -18,7 +18,7 @@ from schemathesis.config import SchemathesisConfig
 
 from cds_service.http.logs import install_request_logging
 from cds_service.http.openapi import description
-from cds_service.services import services
+from cds_service.service.services import services
 from fhir_profiles.schemas import problems
 from tests.support.app import make_app
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_serve_with_jwt_required_and_no_issuer_refuses_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "cds.toml"
     config.write_text("[auth]\nrequire_jwt = true\n")
-    done = subprocess.run([sys.executable, "-m", "cds_service.cli", "serve", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "cds_service", "serve", "--config", str(config),
                            "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -14,10 +14,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from cds_service import schema
+from cds_service.audit import schema
+from cds_service.audit.database import engine_url
+from cds_service.audit.store import decision_cards, decisions, feedback, metadata
 from cds_service.cli import main
-from cds_service.database import engine_url
-from cds_service.store import decision_cards, decisions, feedback, metadata
 from tests.support.jwt_tokens import make_es384_key
 from tests.support.service_process import free_port, write_config
 
@@ -140,7 +140,7 @@ def test_serve_on_a_database_that_is_not_there_creates_none_and_names_the_comman
 def test_serve_dev_brings_a_trial_database_to_the_newest_schema(tmp_path, monkeypatch):
     database_url = f"sqlite:///{tmp_path / 'trial.db'}"
     started = []
-    monkeypatch.setattr("cds_service.serve.run", lambda app, *args, **options: started.append(app))
+    monkeypatch.setattr("cds_service.cli.serve.run", lambda app, *args, **options: started.append(app))
 
     assert main(["serve", "--dev", "--port", str(free_port()), "--config", str(_config(tmp_path, database_url))]) == 0
 
@@ -155,7 +155,7 @@ def test_the_migrations_ship_in_the_wheel(tmp_path):
                     str(tmp_path), str(ROOT)], check=True, timeout=300, capture_output=True)
     wheel = next(tmp_path.glob("sirolimus_cds-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    revisions = {f"cds_service/migrations/versions/{p.name}" for p in (ROOT / "cds_service/migrations/versions").glob(
-        "[0-9]*.py")}
+    versions = ROOT / "cds_service/audit/migrations/versions"
+    revisions = {f"cds_service/audit/migrations/versions/{p.name}" for p in versions.glob("[0-9]*.py")}
     assert revisions and revisions <= names
-    assert {"cds_service/migrations/env.py", "cds_service/migrations/script.py.mako"} <= names
+    assert {"cds_service/audit/migrations/env.py", "cds_service/audit/migrations/script.py.mako"} <= names

@@ -12,15 +12,15 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from .arms import assign_arm
-from .assess import Assessment, assess
 from .decision import LINEAR_RULES, Decision, DecisionKind, Finding, MissingData, MonitoringItem, MonitoringKind, Phase
-from .draft import DraftOrder, read_draft
-from .draft_check import DraftCheck, DraftFacts, check_draft
-from .findings import draft_findings
 from .pk.informed import model_view
 from .protocols import KHE_GUIDED, KHE_MAINTENANCE, Protocols, load_protocols
-from .record import PatientRecord
+from .reading.arms import assign_arm
+from .reading.draft import DraftOrder, read_draft
+from .reading.record import PatientRecord
+from .rules.assess import Assessment, assess
+from .rules.draft_check import DraftCheck, DraftFacts, check_draft
+from .rules.findings import draft_findings
 
 __all__ = ["decide_dosing", "decide_monitoring", "load_protocols"]
 TROUGH_DUE_SOON_DAYS = 7  # a trough due within a week is announced as "due" on patient-view

@@ -30,8 +30,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from .draft_check import DraftCheck
     from .pk.informed import ModelView
+    from .rules.draft_check import DraftCheck
 
 Answer = Literal["met", "not_met", "unknown"]
 Severity = Literal["info", "warning", "critical"]

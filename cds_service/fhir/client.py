@@ -23,9 +23,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from cds_service import metrics, strict_json
 from cds_service.config import FhirSettings
 from cds_service.fhir.urls import Unnormalisable, canonical_url, is_under
+from cds_service.http import metrics, strict_json
 
 _CHUNK_BYTES = 64 * 1024
 _MAX_RETRY_AFTER_S = 2.0

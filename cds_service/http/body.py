@@ -18,9 +18,9 @@ from typing import Any
 
 from flask import Request
 
-from cds_service import strict_json
 from cds_service.config import LimitSettings
 from cds_service.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from cds_service.http import strict_json
 from cds_service.http.logs import remember_hook_instance
 
 _JSON_TYPES = ("application/json", "application/fhir+json")

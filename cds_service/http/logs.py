@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from cds_service.services import known_ids
+from cds_service.service.services import known_ids
 
 ACCESS_LOGGER = "sirolimus_cds.access"
 REQUEST_ID_HEADER = "X-Request-Id"

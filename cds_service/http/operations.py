@@ -16,10 +16,10 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import event, select
 from sqlalchemy.engine import ExceptionContext
 
-from cds_service import metrics
 from cds_service.errors import NotFound, ServiceUnavailable
-from cds_service.services import DEPRECATED_DOSING, known_ids, services
-from cds_service.state import app_state
+from cds_service.http import metrics
+from cds_service.service.services import DEPRECATED_DOSING, known_ids, services
+from cds_service.service.state import app_state
 
 log = logging.getLogger("sirolimus_cds.http")
 operations = Blueprint("operations", __name__)
@@ -130,7 +130,7 @@ def _count_feedback(service: str, items: list[dict[str, Any]]) -> None:
 def _card_kinds(card_uuids: list[str]) -> dict[str, str]:
     """The kind (cards.common.CardKind) each card was built as, from the audit trail; unknown ones left out."""
     from cards.common import card_kind
-    from cds_service.store import decision_cards, decisions
+    from cds_service.audit.store import decision_cards, decisions
 
     store = app_state().store
     query = (select(decision_cards.c.card_uuid, decisions.c.cards)

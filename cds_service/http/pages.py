@@ -12,7 +12,7 @@ import uuid
 from flask import Blueprint, Response
 
 from cards.page import render_decision_page
-from cds_service.state import app_state
+from cds_service.service.state import app_state
 
 pages = Blueprint("pages", __name__)
 

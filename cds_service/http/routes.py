@@ -17,10 +17,10 @@ from cds_service.errors import (
 )
 from cds_service.http.body import read_hook_body, read_json_body
 from cds_service.http.outcome import operation_outcome
-from cds_service.pipeline import handle_hook
-from cds_service.protocol_files import plan_definition, protocol_data
-from cds_service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
-from cds_service.state import AppState, app_state
+from cds_service.service.pipeline import handle_hook
+from cds_service.service.protocol_files import plan_definition, protocol_data
+from cds_service.service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
+from cds_service.service.state import AppState, app_state
 from fhir_profiles.schemas import problems
 
 log = logging.getLogger("sirolimus_cds.http")

@@ -20,9 +20,9 @@ from cds_service.clinical.decision import Decision, MonitoringKind, Phase, Propo
 from cds_service.clinical.pk.fit import Prediction
 from cds_service.clinical.pk.priors import Prior
 from cds_service.clinical.protocols import Protocol
-from cds_service.clinical.record import PatientRecord, build_record
-from cds_service.pipeline import decide
-from cds_service.services import MONITORING, ORDER_SELECT, services
+from cds_service.clinical.reading.record import PatientRecord, build_record
+from cds_service.service.pipeline import decide
+from cds_service.service.services import MONITORING, ORDER_SELECT, services
 from cds_service.synthetic.builder import (
     LAB_CODES,
     SIROLIMUS_PRODUCTS,

@@ -8,7 +8,7 @@ from typing import Any
 
 from cards import build_cards
 from cds_service.clinical.decide import decide_dosing, decide_monitoring, load_protocols
-from cds_service.clinical.record import build_record
+from cds_service.clinical.reading.record import build_record
 from cds_service.synthetic import load_scenario, scenario_names
 from tests.clinical import fhir
 from tests.clinical.test_relapse_after_stop import completed_taper, platelets

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cards import build_cards
-from cds_service.clinical.dosing import NOT_BIOEQUIVALENT
+from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
 from tests.cards.contract import actions_of, check_response, dose_bearing
 from tests.cards.factories import (
     IHHE,

@@ -19,8 +19,8 @@ import pytest
 
 from cards import build_cards
 from cards.page import render_decision_page
+from cds_service.cli.plan import describe, schedule_rows
 from cds_service.clinical.decision import Decision, MonitoringKind
-from cds_service.toolkit.plan import describe, schedule_rows
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import TODAY, baseline, ihhe_infant, run, taper
 

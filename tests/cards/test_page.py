@@ -11,9 +11,9 @@ import pytest
 from cards.chart import dose_series, render_chart_svg, target_band
 from cards.page import render_decision_page
 from cds_service.app import create_app
+from cds_service.audit.store import DecisionRecord
 from cds_service.config import AuthSettings, Settings
 from cds_service.http.pages import pages
-from cds_service.store import DecisionRecord
 from tests.cards.factories import (
     TODAY,
     Finding,

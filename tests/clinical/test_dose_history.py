@@ -15,11 +15,11 @@ import pytest
 
 from cds_service.clinical.decide import decide_dosing, decide_monitoring
 from cds_service.clinical.decision import Decision, DoseChange
-from cds_service.clinical.draft import read_draft
 from cds_service.clinical.protocols import load_protocols
-from cds_service.clinical.record import PatientRecord, build_record
-from cds_service.clinical.taper import previously_effective
-from cds_service.clinical.timeline import DoseEvent, dose_changes, dose_timeline
+from cds_service.clinical.reading.draft import read_draft
+from cds_service.clinical.reading.record import PatientRecord, build_record
+from cds_service.clinical.reading.timeline import DoseEvent, dose_changes, dose_timeline
+from cds_service.clinical.rules.taper import previously_effective
 from tests.clinical import fhir
 
 TODAY = date(2026, 11, 22)

@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from cds_service.clinical.draft_check import Departure, DraftVerdict
+from cds_service.clinical.rules.draft_check import Departure, DraftVerdict
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import RELAPSE_ORDERS, baseline, ihhe_infant, run, taper
 
@@ -109,7 +109,7 @@ def test_a_draft_without_a_dose_is_not_classified() -> None:
 
 def test_an_absurd_tablet_count_is_a_regimen_without_a_tablet_list_not_a_crash() -> None:
     """Found by the malformed-resource property test: 3,173,053,068 tablets once exhausted memory."""
-    from cds_service.clinical.draft import DraftOrder
+    from cds_service.clinical.reading.draft import DraftOrder
 
     draft = DraftOrder(resource_id="d", kind="sirolimus", medication="Sirolimus 0.5 MG Oral Tablet",
                        medication_how=None, formulation="tablet", strength_mg=0.5,

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from cards.dosing import dosing_cards
-from cds_service.clinical.draft_check import Departure, DraftVerdict
+from cds_service.clinical.rules.draft_check import Departure, DraftVerdict
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import run, taper
 

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from cds_service.clinical.draft_check import DraftVerdict
+from cds_service.clinical.rules.draft_check import DraftVerdict
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import run, taper
 

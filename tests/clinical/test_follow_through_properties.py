@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from cds_service.clinical.decide import decide_dosing, decide_monitoring
 from cds_service.clinical.decision import Decision
 from cds_service.clinical.protocols import load_protocols
-from cds_service.clinical.record import build_record
-from cds_service.clinical.timeline import DoseEvent
+from cds_service.clinical.reading.record import build_record
+from cds_service.clinical.reading.timeline import DoseEvent
 from tests.clinical import fhir
 from tests.clinical.test_safety_properties import histories
 

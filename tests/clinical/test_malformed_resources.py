@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cards import build_cards
 from cds_service.clinical.decide import decide_dosing, decide_monitoring, load_protocols
-from cds_service.clinical.record import build_record
+from cds_service.clinical.reading.record import build_record
 from cds_service.synthetic import load_scenario
 
 TODAY = date(2026, 11, 22)

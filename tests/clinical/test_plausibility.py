@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from cds_service.clinical.decide import decide_monitoring
-from cds_service.clinical.dosing import sanity_problems, trough_problems, weight_problems
 from cds_service.clinical.errors import ProtocolDataError
-from cds_service.clinical.facts import Measurement, Trough
 from cds_service.clinical.protocols import load_protocols, parse_protocol
-from cds_service.clinical.record import build_record
-from cds_service.clinical.titration import starting_dose
+from cds_service.clinical.reading.facts import Measurement, Trough
+from cds_service.clinical.reading.record import build_record
+from cds_service.clinical.rules.dosing import sanity_problems, trough_problems, weight_problems
+from cds_service.clinical.rules.titration import starting_dose
 from cds_service.synthetic import anchor_date, load_scenario
 from fhir_profiles import load_json
 from tests.clinical import fhir

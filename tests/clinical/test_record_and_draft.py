@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.clinical.draft import draft_from_context, read_draft
 from cds_service.clinical.errors import ProtocolDataError
 from cds_service.clinical.protocols import parse_protocol
-from cds_service.clinical.record import build_record
+from cds_service.clinical.reading.draft import draft_from_context, read_draft
+from cds_service.clinical.reading.record import build_record
 from fhir_profiles import load_json
 from tests.clinical import fhir
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical.relevance import concerns_service
+from cds_service.clinical.reading.relevance import concerns_service
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 

@@ -116,7 +116,7 @@ def test_a_weight_implausible_for_age_gives_no_dose():
 
 def test_no_dose_for_a_birth_date_in_the_future_or_a_deceased_patient():
     from cds_service.clinical.decide import decide_monitoring, load_protocols
-    from cds_service.clinical.record import build_record
+    from cds_service.clinical.reading.record import build_record
 
     resources = taper(date(2026, 6, 1), [(date(2024, 1, 1), 0.5)], (date(2026, 11, 10), 5.0))
     baseline = run(resources)
@@ -129,7 +129,7 @@ def test_no_dose_for_a_birth_date_in_the_future_or_a_deceased_patient():
 
 
 def test_a_trough_without_a_draw_time_is_not_dated_by_its_report_and_is_listed_unusable():
-    from cds_service.clinical.record import build_record
+    from cds_service.clinical.reading.record import build_record
 
     level = fhir.trough(6.0, date(2026, 11, 15))
     del level["effectiveDateTime"]

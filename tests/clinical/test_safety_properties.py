@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 
 from cds_service.clinical.decide import decide_monitoring
 from cds_service.clinical.decision import Evidence, Phase
-from cds_service.clinical.dosing import round_to_step
-from cds_service.clinical.facts import ConditionFact, DosePeriod, Measurement, Trough
 from cds_service.clinical.protocols import load_protocols
-from cds_service.clinical.record import PatientRecord
-from cds_service.clinical.relapse import RelapseSignal
-from cds_service.clinical.taper import plan_taper
-from cds_service.clinical.timeline import DoseEvent, dose_changes, dose_on
+from cds_service.clinical.reading.facts import ConditionFact, DosePeriod, Measurement, Trough
+from cds_service.clinical.reading.record import PatientRecord
+from cds_service.clinical.reading.timeline import DoseEvent, dose_changes, dose_on
+from cds_service.clinical.rules.dosing import round_to_step
+from cds_service.clinical.rules.relapse import RelapseSignal
+from cds_service.clinical.rules.taper import plan_taper
 
 P = load_protocols()
 GUIDED = P["khe-guided-discontinuation"]
@@ -71,7 +71,7 @@ def test_no_step_exceeds_the_cap_in_any_rolling_month_nor_comes_within_14_days(
 @given(histories(), st.integers(5, 60))
 def test_the_projected_taper_obeys_the_cap_and_lasts_six_months(
         history: tuple[tuple[DoseEvent, ...], date, date], weight_kg: int) -> None:
-    from cds_service.clinical.schedule import project_schedule
+    from cds_service.clinical.rules.schedule import project_schedule
 
     events, taper_start, today = history
     plan = plan_taper(events, taper_start, (), RULES, GUIDED.measuring, weight_kg, today)
@@ -141,7 +141,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
         DosePeriod("MedicationRequest/b", TODAY - timedelta(days=change_days_ago), None, "active",
                    mg, 2, "solution", 1.0, mg, None, ()),
     )
-    from cds_service.clinical.facts import CarePlanFact
+    from cds_service.clinical.reading.facts import CarePlanFact
 
     plans = (CarePlanFact("CarePlan/c", (GUIDED.ref.plan_definition_url,), "active",
                           TODAY - timedelta(days=draw(st.integers(0, 400))), None),) if taper else ()

@@ -13,7 +13,7 @@ import pytest
 from cds_service.clinical.decide import decide_dosing, decide_monitoring
 from cds_service.clinical.decision import Decision, MonitoringKind, Phase
 from cds_service.clinical.protocols import load_protocols
-from cds_service.clinical.record import build_record
+from cds_service.clinical.reading.record import build_record
 from tests.clinical import fhir
 
 TODAY = date(2026, 11, 22)

@@ -11,7 +11,7 @@ from datetime import date
 
 from cards import build_cards
 from cds_service.clinical.decision import CriterionResult, Eligibility
-from cds_service.clinical.taper_guard import taper_pauses
+from cds_service.clinical.rules.taper_guard import taper_pauses
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import TODAY, run, taper
 

@@ -37,8 +37,8 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cds_service.database import engine_url
-from cds_service.store import decision_cards, decisions, feedback
+from cds_service.audit.database import engine_url
+from cds_service.audit.store import decision_cards, decisions, feedback
 from cds_service.synthetic.shift import days_between, shift_dates
 from fhir_profiles.schemas import problems
 from tests.clinical import fhir as build

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from cds_service.cli.plan import phase_words
 from cds_service.clinical import protocols as protocol_module
 from cds_service.clinical.decision import Phase
 from cds_service.clinical.protocols import KHE_GUIDED, load_protocols
-from cds_service.toolkit.plan import phase_words
 from tests.e2e.support import call_hook, e2e_app, load_request
 
 TAPER_PATIENTS = ("khe-taper-eligible", "khe-taper-step-due", "khe-taper-recent-step", "khe-taper-relapse")

@@ -14,8 +14,8 @@ import requests
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
+from cds_service.audit.database import engine_url
 from cds_service.config import DatabaseSettings
-from cds_service.database import engine_url
 from cds_service.synthetic.seed import seed
 from tests.support.app import hook_request, make_app
 from tests.support.freezable_proxy import FreezableProxy

@@ -12,7 +12,7 @@ import pytest
 import requests
 import sqlalchemy
 
-from cds_service.database import engine_url
+from cds_service.audit.database import engine_url
 from tests.support.jwt_tokens import bearer, make_es384_key, sandbox_token
 from tests.support.service_process import free_port, running_service, write_config
 

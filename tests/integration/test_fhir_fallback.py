@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cds_service.services import services
+from cds_service.service.services import services
 from tests.support.app import hook_request, make_app
 from tests.support.fhir_server import start_fhir_server
 
@@ -61,7 +61,7 @@ def _audit(app):
     store = app.extensions["sirolimus_cds"].store
     from sqlalchemy import select
 
-    from cds_service.store import decisions
+    from cds_service.audit.store import decisions
     with store.engine.connect() as conn:
         return conn.execute(select(decisions).order_by(decisions.c.created_at.desc())).mappings().first()
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from cds_service.relevance import gate_templates
-from cds_service.services import services
+from cds_service.service.relevance import gate_templates
+from cds_service.service.services import services
 from fhir_profiles.schemas import problems
 from tests.support.app import hook_request, make_app
 from tests.support.misbehaving_fhir import MisbehavingServer, start_misbehaving_server
@@ -185,7 +185,7 @@ def test_resources_failing_fhir_validation_are_reported_unusable_and_no_dose_is_
 def _latest_audit(app):
     from sqlalchemy import select
 
-    from cds_service.store import decisions
+    from cds_service.audit.store import decisions
 
     with app.extensions["sirolimus_cds"].store.engine.connect() as conn:
         return conn.execute(select(decisions).order_by(decisions.c.created_at.desc())).mappings().first()

@@ -10,7 +10,7 @@ import socket
 import pytest
 import sqlalchemy
 
-from cds_service import metrics
+from cds_service.http import metrics
 from fhir_profiles.schemas import problems
 from tests.conftest import require_service
 from tests.support.app import make_app

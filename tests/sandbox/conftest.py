@@ -35,7 +35,7 @@ class Deployment:
 
     def prefetch(self, keys: list[str] | None = SANDBOX_FILLED, patient_id: str = PATIENT) -> dict[str, Any]:
         """The prefetch the sandbox would send now (it fetches again before every call)."""
-        from cds_service.services import services
+        from cds_service.service.services import services
 
         templates = dict(services()["sirolimus-order-select"].prefetch)
         return sandbox_prefetch(self.fhir.base_url, templates, patient_id, keys)

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from cds_service.services import services
+from cds_service.service.services import services
 from tests.sandbox.checks import answered
 from tests.sandbox.conftest import PATIENT, SANDBOX_FILLED, today
 from tests.sandbox.harness import SANDBOX_USER_AGENT, load_request, sandbox_query

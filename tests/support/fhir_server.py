@@ -1,8 +1,8 @@
-"""The package's local FHIR server (cds_service/toolkit/local_fhir.py), with the tests' bearer token on."""
+"""The package's local FHIR server (cds_service/cli/local_fhir.py), with the tests' bearer token on."""
 from __future__ import annotations
 
-from cds_service.toolkit.local_fhir import FhirServer, free_port
-from cds_service.toolkit.local_fhir import start_fhir_server as _start
+from cds_service.cli.local_fhir import FhirServer, free_port
+from cds_service.cli.local_fhir import start_fhir_server as _start
 
 TOKEN = "fhir-test-token-8d41c7"
 

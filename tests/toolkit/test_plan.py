@@ -149,8 +149,8 @@ class _OtherPatientReader:
 
 def test_plan_never_plans_on_another_patients_record() -> None:
     """The same patient check as a hook call (pipeline.patient_of): the record of another child is refused."""
-    from cds_service.toolkit.common import ToolkitError
-    from cds_service.toolkit.plan import decide
+    from cds_service.cli.common import ToolkitError
+    from cds_service.cli.plan import decide
 
     with pytest.raises(ToolkitError, match="not the patient"):
         decide(_OtherPatientReader(), "khe-taper-eligible")  # type: ignore[arg-type]

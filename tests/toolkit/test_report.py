@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from cards.common import OVERRIDE_REASON_SYSTEM
+from cds_service.audit.governance import NO_REASON, FeedbackItem, ShownCard, duration_words, reason_label, summarise
 from cds_service.cli import main
-from cds_service.governance import NO_REASON, FeedbackItem, ShownCard, duration_words, reason_label, summarise
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -65,8 +65,8 @@ def test_durations_read_at_a_glance(seconds: float | None, words: str) -> None:
 
 @pytest.fixture
 def empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from cds_service.schema import upgrade
-    from cds_service.store import Store
+    from cds_service.audit.schema import upgrade
+    from cds_service.audit.store import Store
 
     url = f"sqlite:///{tmp_path / 'cds.db'}"
     store = Store(url)

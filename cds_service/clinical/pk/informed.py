@@ -15,8 +15,8 @@ from datetime import date, timedelta
 import numpy as np
 
 from ..decision import Decision, DoseRegimen, Formulation
-from ..dosing import rounded_regimen, sanity_problems
 from ..protocols import Protocol
+from ..rules.dosing import rounded_regimen, sanity_problems
 from .fit import Fit, ModelUnusable, Prediction, fit_map, predict_steady_trough
 from .model import Child, Dose, regimen
 from .priors import load_prior
