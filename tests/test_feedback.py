@@ -74,3 +74,35 @@ def test_invalid_feedback_is_400_and_nothing_is_stored(tmp_path, mutate, complai
 def test_feedback_for_an_unknown_service_is_404(tmp_path):
     response = make_app(tmp_path).test_client().post("/cds-services/other/feedback", json=ACCEPTED)
     assert response.status_code == 404
+
+
+def _feedback_counted(outcome: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cds_service.http import metrics
+
+    return sum(sample.value for family in text_string_to_metric_families(metrics.exposition().decode())
+               for sample in family.samples if sample.name == "sirolimus_cds_card_feedback_total"
+               and sample.labels == {"service": "sirolimus-order-select", "kind": "unknown", "outcome": outcome})
+
+
+@pytest.mark.integration
+def test_the_feedback_metric_counts_each_cards_outcome_once_however_often_it_is_posted(tmp_path, database_url):
+    """An EHR that retries, or posts the same outcome again later, does not inflate accepted/overridden
+    (decision 0112); another outcome for the card is counted."""
+    client = make_app(tmp_path, database_url=database_url).test_client()
+    path = "/cds-services/sirolimus-order-select/feedback"
+    accepted, overridden = _feedback_counted("accepted"), _feedback_counted("overridden")
+
+    for _ in range(3):  # a retry: the very same item
+        assert client.post(path, json=ACCEPTED).status_code == 200
+    later = copy.deepcopy(ACCEPTED)
+    later["feedback"][0]["outcomeTimestamp"] = "2026-11-22T20:00:00Z"
+    assert client.post(path, json=later).status_code == 200  # the same card accepted again, later
+    assert _feedback_counted("accepted") == accepted + 1
+
+    changed_mind = copy.deepcopy(OVERRIDDEN)
+    changed_mind["feedback"][0]["card"] = ACCEPTED["feedback"][0]["card"]
+    assert client.post(path, json=changed_mind).status_code == 200
+    assert _feedback_counted("overridden") == overridden + 1
+    assert _feedback_counted("accepted") == accepted + 1

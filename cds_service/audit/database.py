@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from cds_service.http import metrics
 from cds_service.config import DatabaseSettings
 from cds_service.errors import ConfigError, ServiceUnavailable
 
@@ -105,13 +106,30 @@ def _bounded_connection_class(seconds: float) -> Any:
 
 
 @contextmanager
+def pool_timeouts_counted() -> Iterator[None]:
+    """Count a pool checkout that timed out as a database error, then let it go on.
+
+    The engine's `handle_error` event counts the errors of the database itself (http/operations.py); a
+    checkout that waited `pool_timeout_seconds` for a free connection never reaches the database, so no
+    event sees it: every use of the service's engine goes through here or `unavailable_when_unanswered`.
+    """
+    try:
+        yield
+    except PoolTimeout:
+        metrics.count_database_error(PoolTimeout.__name__)
+        raise
+
+
+@contextmanager
 def unavailable_when_unanswered(what: str) -> Iterator[None]:
-    """Turn a database that did not answer (or refused the connection) into a 503 naming `what`.
+    """Turn a database that did not answer (or refused the connection, or whose pool had no free
+    connection in time) into a 503 naming `what`; each counted as a database error.
 
     The message holds exception type names only: SQLAlchemy's own text carries the SQL parameters.
     """
     try:
-        yield
+        with pool_timeouts_counted():
+            yield
     except PoolTimeout:
         raise ServiceUnavailable(f"the database is busy: no free connection for {what}") from None
     except DBAPIError as exc:

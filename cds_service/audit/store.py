@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from cds_service.audit.database import bounded_engine, unavailable_when_unanswered, upsert_insert
+from cds_service.audit.database import bounded_engine, pool_timeouts_counted, unavailable_when_unanswered, upsert_insert
 from cds_service.config import DatabaseSettings
 
 metadata = MetaData()
@@ -162,14 +162,25 @@ class Store:
         values["expires_at"] = as_utc(values["expires_at"])
         return DecisionRecord(**values)
 
-    def record_feedback(self, service_id: str, items: Iterable[Mapping[str, Any]], now: dt.datetime) -> int:
-        """Store feedback items; returns how many were new (a repeat is silently one record)."""
-        stored = 0
+    def record_feedback(self, service_id: str, items: Iterable[Mapping[str, Any]],
+                        now: dt.datetime) -> list[Mapping[str, Any]]:
+        """Store feedback items; returns the new ones: the first item for their card and outcome.
+
+        A repeat (same card, outcome and outcomeTimestamp: an EHR retrying) is silently one record. The same
+        card and outcome at another time is recorded too (the audit keeps what the EHR said) but is not new:
+        the metrics count each card's outcome once (decision 0112).
+        """
+        new: list[Mapping[str, Any]] = []
         with unavailable_when_unanswered("storing feedback"), self.engine.begin() as conn:
             for item in items:
                 decision_id = conn.execute(
                     select(decision_cards.c.decision_id).where(decision_cards.c.card_uuid == item["card"])
                 ).scalar()
+                said_before = conn.execute(
+                    select(feedback.c.id)
+                    .where(feedback.c.card_uuid == item["card"], feedback.c.outcome == item["outcome"])
+                    .limit(1)
+                ).first() is not None
                 result = conn.execute(
                     self._insert(feedback)
                     .values(
@@ -185,8 +196,9 @@ class Store:
                     .on_conflict_do_nothing(index_elements=["card_uuid", "outcome", "outcome_timestamp"])
                     .returning(feedback.c.id)  # psycopg reports rowcount -1 for this statement
                 )
-                stored += len(result.all())
-        return stored
+                if result.all() and not said_before:
+                    new.append(item)
+        return new
 
     def purge_decision_pages(self, now: dt.datetime, page_days: int) -> int:
         """Delete what the decision pages created more than `page_days` before `now` (or already expired)
@@ -210,7 +222,7 @@ class Store:
 
     def healthy(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with pool_timeouts_counted(), self.engine.connect() as conn:
                 conn.execute(select(1))
             return True
         except Exception:  # noqa: BLE001 - health probe: any failure means "not healthy"

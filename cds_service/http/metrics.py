@@ -8,8 +8,10 @@ neither a patient id nor an unbounded number of series can appear (decision 0122
     sirolimus_cds_hook_call_seconds{service, hook}             their latency (histogram)
     sirolimus_cds_fhir_read_seconds                            one FHIR GET, redirects and a retry included
     sirolimus_cds_fhir_read_failures_total{cause}              FHIR reads that failed, by cause
-    sirolimus_cds_card_feedback_total{service, kind, outcome}  feedback items received (accepted, overridden)
-    sirolimus_cds_database_errors_total{error}                 database errors (SQLAlchemy class name)
+    sirolimus_cds_card_feedback_total{service, kind, outcome}  feedback (accepted, overridden): each card's
+                                                               outcome once, never a repeat (decision 0112)
+    sirolimus_cds_database_errors_total{error}                 database errors (SQLAlchemy class name; a
+                                                               pool checkout that timed out is TimeoutError)
     sirolimus_cds_replay_store_errors_total{store}             JWT replay store failures (store class name)
 
 Under gunicorn every worker is a process: `serve` points PROMETHEUS_MULTIPROC_DIR at a fresh
@@ -72,7 +74,7 @@ def _make() -> Instruments:
         fhir_read_failures=Counter("sirolimus_cds_fhir_read_failures", "FHIR reads that failed, by cause",
                                    ["cause"]),
         card_feedback=Counter("sirolimus_cds_card_feedback",
-                              "Card feedback items received, by service, card kind and outcome (a repeat counts again)",
+                              "Card feedback received, by service, card kind and outcome: each card's outcome once",
                               ["service", "kind", "outcome"]),
         database_errors=Counter("sirolimus_cds_database_errors", "Database errors, by SQLAlchemy exception class",
                                 ["error"]),
@@ -93,6 +95,11 @@ def hook_outcome(status: int, logged: str | None) -> str:
     if status == 200:
         return logged if logged in QUIET_OUTCOMES else "cards"
     return _ERROR_OUTCOMES.get(status, "error" if status >= 500 else "bad-request")
+
+
+def count_database_error(error_class: str) -> None:
+    """One database error, labelled by its SQLAlchemy exception class (a closed set: SQLAlchemy's names)."""
+    instruments().database_errors.labels(error_class).inc()
 
 
 def exposition() -> bytes:

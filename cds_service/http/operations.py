@@ -150,4 +150,4 @@ def _card_kinds(card_uuids: list[str]) -> dict[str, str]:
 def _database_error(context: ExceptionContext) -> None:
     if not context.is_pre_ping:  # a failed pre-ping is retried on a new connection: not an error yet
         error = context.sqlalchemy_exception
-        metrics.instruments().database_errors.labels(type(error).__name__ if error is not None else "DBAPIError").inc()
+        metrics.count_database_error(type(error).__name__ if error is not None else "DBAPIError")

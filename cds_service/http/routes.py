@@ -98,8 +98,8 @@ def call_feedback(service_id: str) -> Response:
     if found:
         raise BadRequest("the feedback does not follow CDS Hooks 2.0", details=found)
     app_state = state()
-    app_state.store.record_feedback(service_id, document["feedback"], app_state.clock())
-    g.feedback_items = document["feedback"]  # for the metrics: outcomes by card kind
+    # For the metrics: each card's outcome once, however often the EHR posts it (decision 0112).
+    g.feedback_items = app_state.store.record_feedback(service_id, document["feedback"], app_state.clock())
     return jsonify({})
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.audit.database import upsert_insert
+from cds_service.audit.database import pool_timeouts_counted, upsert_insert
 from cds_service.audit.store import seen_tokens
 
 if TYPE_CHECKING:
@@ -173,9 +173,10 @@ class DatabaseReplayStore:
             index_elements=["pair"], set_={"expires_at": expires_at}, where=seen_tokens.c.expires_at <= now,
         ).returning(seen_tokens.c.pair)  # a row back: written; none: a live record (rowcount is not reliable)
         try:
-            with self._engine.begin() as conn:
-                written = conn.execute(taken_over_if_expired).first() is not None
-            self._purge_if_due(now)
+            with pool_timeouts_counted():  # the service's own database: its pool's waits are database errors
+                with self._engine.begin() as conn:
+                    written = conn.execute(taken_over_if_expired).first() is not None
+                self._purge_if_due(now)
         except SQLAlchemyError as exc:
             raise ReplayStoreUnavailable(f"database replay store unavailable: {type(exc).__name__}") from None
         return not written
