@@ -26,9 +26,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cds_service.http import metrics
 from cds_service.config import DatabaseSettings
 from cds_service.errors import ConfigError, ServiceUnavailable
+from cds_service.http import metrics
 
 # What a slow or lost database raises; `IntegrityError` and `ProgrammingError` are our bugs, not outages.
 _OUTAGES = (OperationalError, InterfaceError, InternalError)

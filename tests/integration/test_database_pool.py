@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from cds_service.http import metrics
 from cds_service.config import AuthSettings, DatabaseSettings, Issuer
+from cds_service.http import metrics
 from fhir_profiles.schemas import problems
 from tests.support.app import make_app
 from tests.support.jwt_tokens import bearer, claims_for, jwks_for, make_es384_key, mint
