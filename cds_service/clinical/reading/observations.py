@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from . import units
@@ -26,10 +26,15 @@ LAB_CODES = (LOINC_PLATELETS, LOINC_FIBRINOGEN, LOINC_DDIMER, LOINC_ALT, LOINC_A
              LOINC_CREATININE_MASS, LOINC_CREATININE_MOLES, LOINC_EGFR)
 USABLE_STATUSES = {"final", "amended", "corrected", "preliminary"}
 
-# How many of the newest Observations of each code are validated (performance, not a clinical rule:
-# a taper needs the troughs since it began, at most a few dozen).
+# How many of the newest Observations of each code are candidates (performance, not a clinical rule).
 _KEEP = {LOINC_TROUGH: 60, LOINC_WEIGHT: 5, LOINC_HEIGHT: 5}
 _KEEP_LAB = 6
+# The levels and doses of about the last 18 months: what the decision page shows and the PK model fits.
+HISTORY_DAYS = 548
+# Labs no rule reads but through PatientRecord.latest_lab (eligibility): only the newest usable result
+# of each is read and validated (decision 0138). Platelets and fibrinogen are also read since a
+# taper's start (relapse signs): their six newest are.
+_NEWEST_ONLY = frozenset(LAB_CODES) - {LOINC_PLATELETS, LOINC_FIBRINOGEN}
 
 
 def _loinc(obs: dict[str, Any]) -> str | None:
@@ -127,9 +132,16 @@ def _sample_text(obs: dict[str, Any]) -> str:
 
 def read_troughs(by_loinc: ByLoinc, loinc: str, today: date,
                  unusable: list[Unusable]) -> tuple[Trough, ...]:
-    """Sirolimus levels in ng/mL. An unknown unit keeps the level but with value_ng_ml None."""
-    result = []
+    """Sirolimus levels in ng/mL, newest first. An unknown unit keeps the level but with value_ng_ml None.
+
+    Read (validated) are the levels drawn within HISTORY_DAYS (the PK fit, the decision page), and the
+    newest valid level whatever its age with any drawn the same day (the trough rule, the same-day
+    finding); an older level no rule reads is not (decision 0138)."""
+    window_start = today - timedelta(days=HISTORY_DAYS)
+    result: list[Trough] = []
     for when, obs in _select(by_loinc, loinc, today, _KEEP[loinc], unusable):
+        if when < window_start and result and when != result[0].drawn_on:
+            continue
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
@@ -159,19 +171,30 @@ def _reference_range(obs: dict[str, Any], loinc: str) -> tuple[float | None, flo
 
 def read_labs(by_loinc: ByLoinc, loincs: tuple[str, ...], today: date,
               unusable: list[Unusable]) -> tuple[LabResult, ...]:
+    """Lab results converted to the unit the rules use, newest first: the six newest usable of each code,
+    or only the newest usable one of a code read through `latest_lab` alone (_NEWEST_ONLY)."""
     result = []
     for loinc in loincs:
         for when, obs in _select(by_loinc, loinc, today, _KEEP_LAB, unusable):
-            if not is_valid(obs, unusable):
-                continue
-            value, unit = _quantity(obs)
-            converted = None if value is None else units.lab_to_unit(loinc, value, unit)
-            if converted is None:
-                unusable.append(Unusable(ref(obs), f"lab {loinc}: no value with a known unit ({value} {unit})"))
-                continue
-            # creatinine by mass and by moles are one analyte in umol/L
-            code = LOINC_CREATININE_MOLES if loinc == LOINC_CREATININE_MASS else loinc
-            low, high = _reference_range(obs, loinc)
-            result.append(LabResult(code, converted[0], converted[1], when, ref(obs), low, high))
+            lab = _lab(obs, loinc, when, unusable)
+            if lab is not None:
+                result.append(lab)
+                if loinc in _NEWEST_ONLY:
+                    break
     result.sort(key=lambda lab: lab.on, reverse=True)
     return tuple(result)
+
+
+def _lab(obs: dict[str, Any], loinc: str, when: date, unusable: list[Unusable]) -> LabResult | None:
+    """A valid result with a known unit, else None (and the reason listed as unusable)."""
+    if not is_valid(obs, unusable):
+        return None
+    value, unit = _quantity(obs)
+    converted = None if value is None else units.lab_to_unit(loinc, value, unit)
+    if converted is None:
+        unusable.append(Unusable(ref(obs), f"lab {loinc}: no value with a known unit ({value} {unit})"))
+        return None
+    # creatinine by mass and by moles are one analyte in umol/L
+    code = LOINC_CREATININE_MOLES if loinc == LOINC_CREATININE_MASS else loinc
+    low, high = _reference_range(obs, loinc)
+    return LabResult(code, converted[0], converted[1], when, ref(obs), low, high)

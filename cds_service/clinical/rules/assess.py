@@ -20,6 +20,7 @@ from ..decision import (
 from ..protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, Protocols
 from ..reading.arms import guided_taper_start
 from ..reading.facts import Measurement
+from ..reading.observations import HISTORY_DAYS
 from ..reading.record import PatientRecord
 from ..reading.timeline import DoseEvent, dose_changes, dose_timeline, event_on
 from .dosing import assess_trough, current_regimen, weight_problems
@@ -40,7 +41,6 @@ from .proposals import (
 from .relapse import RelapseSignal
 
 MAX_AGE_YEARS = 21  # both protocols are paediatric: an older "child" is a record error (not a rule)
-HISTORY_DAYS = 548  # what the decision page's chart shows: about 18 months (display only, not a rule)
 LEVEL_ORDER = "order a whole-blood trough before the next dose (LOINC 29247-4)"
 
 
