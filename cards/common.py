@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from cards.wording import fit
 from cds_service.clinical.decision import ProtocolRef, Severity
-from cds_service.clinical.protocols import KHE_GUIDED, load_protocols, period, share
+from cds_service.clinical.protocols import KHE_GUIDED, fold, load_protocols, period, share
 
 PROTOCOL_TOPIC_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/protocol"
 OVERRIDE_REASON_SYSTEM = "https://sirolimus-cds.org/fhir/CodeSystem/override-reason"
@@ -94,6 +94,14 @@ def smaller_step(protocol: ProtocolRef | None) -> str:
     if loaded is None or loaded.taper is None:
         return "smaller step"
     return f"{share(loaded.taper.after_relapse_max_reduction_fraction)} step"
+
+
+def largest_change(protocol: ProtocolRef | None) -> str:
+    """"more than 2-fold": the largest dose change one level may ask for (decision 0012), from the protocol data."""
+    loaded = load_protocols().by_id.get(protocol.protocol_id) if protocol else None
+    if loaded is None or loaded.titration_max_fold_change is None:
+        return "more than the protocol allows"
+    return f"more than {fold(loaded.titration_max_fold_change)}"
 
 
 def stabilisation() -> str:

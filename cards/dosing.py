@@ -15,7 +15,18 @@ from typing import Any
 
 from cards import detail, resources
 from cards import draft as draft_words
-from cards.common import Action, Card, CardKind, Suggestion, card, smaller_step, stabilisation, suggestion, worst
+from cards.common import (
+    Action,
+    Card,
+    CardKind,
+    Suggestion,
+    card,
+    largest_change,
+    smaller_step,
+    stabilisation,
+    suggestion,
+    worst,
+)
 from cards.model import lines as model_lines
 from cards.wording import (
     daily,
@@ -37,6 +48,7 @@ from cds_service.clinical.decision import (
     Finding,
     Phase,
     ProposedDose,
+    ProtocolRef,
     Severity,
 )
 from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
@@ -55,7 +67,7 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "proposal-above-limit": "Computed dose beyond the sanity limit",
     "interacting-drug": "Interacting drug on the record",
     "relapse-signal": "Possible relapse signal",
-    "change-needs-confirmation": "One level would change the dose more than 2-fold",
+    "change-needs-confirmation": "One level would change the dose {largest_change}",
     "trough-censored": "Level outside the assay's range",
     "no-propranolol-on-record": "No propranolol on record before sirolimus",
     "reduction-during-stabilisation": "Draft reduces during the {stabilisation} stabilisation",
@@ -93,14 +105,15 @@ def incomplete_draft_card(decision: Decision, *, decision_url: str) -> dict[str,
     ).to_json()
 
 
-def finding_title(finding: Finding, *, room: int = 80) -> str:
+def finding_title(finding: Finding, protocol: ProtocolRef | None, *, room: int = 80) -> str:
     """The core's own message when it is short enough to lead a summary (it names the drug, the level);
-    else a short title for the known codes; else the message, to be cut by `fit`."""
+    else a short title for the known codes, with the numbers of the decision's protocol; else the message,
+    to be cut by `fit`."""
     message = finding.message.strip().rstrip(".")
     message = message[:1].upper() + message[1:]
     if len(message) <= room or finding.code not in FINDING_TITLES:
         return message
-    return FINDING_TITLES[finding.code].format(stabilisation=stabilisation())
+    return FINDING_TITLES[finding.code].format(stabilisation=stabilisation(), largest_change=largest_change(protocol))
 
 
 def _dose_card(decision: Decision, proposed: ProposedDose, draft: dict[str, Any] | None, url: str) -> Card:
@@ -174,7 +187,7 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
     if draft is not None and draft.formulation != proposed.regimen.formulation:
         dose = ("oral solution " if proposed.regimen.formulation == "solution" else "tablets ") + dose
     if serious:
-        title = finding_title(sorted(serious, key=lambda f: f.severity != "critical")[0])
+        title = finding_title(sorted(serious, key=lambda f: f.severity != "critical")[0], decision.protocol)
         return fit(f"{title}. Use {dose}{tail}", f"{title[:70].rsplit(' ', 1)[0]}\u2026 Use {dose}{tail}")
     if matches:
         return fit(f"{why}: draft {dose} matches the protocol{tail}{trough}", f"{why}: draft {dose} matches{tail}")
@@ -315,7 +328,7 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
     if stop is not None and not serious:
         return _stop_card(decision, stop, draft, url, name)
     if serious:
-        title = finding_title(serious[0])
+        title = finding_title(serious[0], decision.protocol)
         more = f" (+{len(serious) - 1} more)" if len(serious) > 1 else ""
         missing = f"No dose: missing {whats}" if whats and decision.phase is Phase.STOPPED else ""  # decision 0018
         summary = fit(*([f"{title}. {missing}"] if missing else []), f"{title}{more}. No dose proposed",

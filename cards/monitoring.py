@@ -57,7 +57,7 @@ def monitoring_cards(decision: Decision, *, decision_url: str, today: date) -> l
         out.append(
             card(
                 kind=CardKind.FINDING,
-                summary=fit(finding_title(finding)),
+                summary=fit(finding_title(finding, decision.protocol)),
                 indicator=finding.severity,
                 detail=detail.join(detail.findings([finding]), detail.protocol_lines(decision)),
                 protocol=decision.protocol,

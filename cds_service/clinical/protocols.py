@@ -27,6 +27,11 @@ def share(fraction: float) -> str:
     return f"{round(fraction * 100, 2):g} %"
 
 
+def fold(ratio: float) -> str:
+    """A protocol ratio as its text writes it: 2.0 -> "2-fold", 1.5 -> "1.5-fold"."""
+    return f"{round(ratio, 2):g}-fold"
+
+
 def period(days: int, *, adjective: bool = False) -> str:
     """A protocol period in its own words: 730 -> "2 years", 91 -> "3 months" ("3-month"), 14 -> "2 weeks",
     else days."""

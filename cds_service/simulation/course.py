@@ -315,7 +315,7 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
 
 def _change_withheld(seen: Decision, day: date) -> bool:
     """The protocol would move the dose (a usable level outside the target range, or a taper step due by the
-    calendar) but the service proposes no change and says why (e.g. a change beyond x2 from one level: repeat
+    calendar) but the service proposes no change and says why (e.g. a change beyond `max_fold_change` from one level: repeat
     the trough; a relapse signal; a paused taper)."""
     if seen.proposed_dose is not None:
         return False

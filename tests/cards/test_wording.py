@@ -46,8 +46,8 @@ def test_tablet_dose_names_count_and_strength():
 
 def test_a_known_finding_with_a_long_message_leads_with_its_short_title():
     long = Finding("mg-ml-tenfold", "critical", "The draft's volume " + "and its milligrams disagree " * 5)
-    assert finding_title(long) == "Draft mg and mL disagree about 10-fold"
-    assert finding_title(Finding("mg-ml-tenfold", "critical", "0.8 mg is 8 mL here.")) == "0.8 mg is 8 mL here"
+    assert finding_title(long, None) == "Draft mg and mL disagree about 10-fold"
+    assert finding_title(Finding("mg-ml-tenfold", "critical", "0.8 mg is 8 mL here."), None) == "0.8 mg is 8 mL here"
 
 
 @given(st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=3))

@@ -17,7 +17,7 @@ from ..decision import (
     TroughUsed,
     Unusable,
 )
-from ..protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, Protocols
+from ..protocols import IHHE_SEQUENTIAL, KHE_GUIDED, Protocol, Protocols, fold
 from ..reading.arms import guided_taper_start
 from ..reading.facts import Measurement
 from ..reading.observations import HISTORY_DAYS
@@ -217,8 +217,9 @@ def _decision(record: PatientRecord, arm: ArmAssignment, r: Readings, gaps: Gaps
               *, starting: bool) -> Decision:
     findings = gaps.findings + proposal.findings
     reasons = gaps.reasons + proposal.reasons
-    if any(f.code == "change-needs-confirmation" for f in findings):
-        reasons += ("one level asks for more than a 2-fold change: repeat the trough to confirm it",)
+    largest = r.protocol.titration_max_fold_change
+    if largest is not None and any(f.code == "change-needs-confirmation" for f in findings):
+        reasons += (f"one level asks for more than a {fold(largest)} change: repeat the trough to confirm it",)
     if any(f.severity == "critical" and f.code == "proposal-above-limit" for f in findings):
         reasons += ("the computed dose is beyond the sanity limits",)
     next_trough = _next_trough(r, proposal, starting=starting)

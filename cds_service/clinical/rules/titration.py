@@ -63,8 +63,8 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     fold = protocol.titration_max_fold_change
     ratio = ideal / current.daily_mg if current.daily_mg > 0 else math.inf
     if fold is not None and not 1 / fold - 1e-9 <= ratio <= fold + 1e-9:
-        # (choice, decision 0012) one level never more than doubles or halves the dose: a level that
-        # far from the target is more often a sampling or timing error than a true change.
+        # (choice, decision 0012) one level never changes the dose by more than `max_fold_change` either
+        # way: a level that far from the target is more often a sampling or timing error than a true change.
         return None, (Finding("change-needs-confirmation", "warning",
                               f"a single level of {trough.value_ng_ml:g} ng/mL would change the dose "
                               f"×{ratio:.2g}: repeat the trough to confirm it before a change this large"),)
