@@ -315,8 +315,8 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
 
 def _change_withheld(seen: Decision, day: date) -> bool:
     """The protocol would move the dose (a usable level outside the target range, or a taper step due by the
-    calendar) but the service proposes no change and says why (e.g. a change beyond `max_fold_change` from one level: repeat
-    the trough; a relapse signal; a paused taper)."""
+    calendar) but the service proposes no change and says why (e.g. a change beyond `max_fold_change` from
+    one level: repeat the trough; a relapse signal; a paused taper)."""
     if seen.proposed_dose is not None:
         return False
     level = seen.troughs_used[0] if seen.troughs_used and seen.troughs_used[0].usable else None

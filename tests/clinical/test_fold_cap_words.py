@@ -21,7 +21,7 @@ from cds_service.clinical import protocols as protocol_module
 from cds_service.clinical.decide import decide_dosing, decide_monitoring
 from cds_service.clinical.decision import Decision
 from cds_service.clinical.protocols import KHE_MAINTENANCE, load_protocols
-from cds_service.clinical.record import build_record
+from cds_service.clinical.reading.record import build_record
 from tests.clinical import fhir
 
 TODAY = date(2026, 11, 22)
