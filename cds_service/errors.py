@@ -15,20 +15,20 @@
 The adapters raise their own errors, each caught at one place that turns it into one of the above
 (or, outside HTTP, into one line and an exit status):
 
-    strict_json.Refused                  JSON valid to json.loads but refused (duplicate names, NaN, huge
-      (ValueError)                       numbers): http/body.py -> BadRequest 400; http/auth.py (JWT
+    http.strict_json.Refused             JSON valid to json.loads but refused (duplicate names, NaN, huge
+      (ValueError)                       numbers): http/body.py -> BadRequest 400; http/auth/ (JWT
                                          header, claims, JWKS) -> Unauthorized 401
     fhir.urls.Unnormalisable (ValueError)  a URL with no single canonical form: fhir/client.py -> NotAllowed
     fhir.client.FhirFetchError           data could not be had from the FHIR server (`cause`: one word
     └── NotAllowed                       for the metrics); NotAllowed: outside the allowlist, nothing
                                          sent: fhir/gather.py -> PreconditionFailed 412
-    replay.ReplayStoreUnavailable        the replay store cannot tell whether a jti was seen:
-                                         http/auth.py -> ServiceUnavailable 503 (fail closed)
-    http.auth._Reject                    any reason to refuse a JWT: http/auth.py -> Unauthorized 401
+    http.auth.replay.ReplayStoreUnavailable  the replay store cannot tell whether a jti was seen:
+                                         http/auth/verify.py -> ServiceUnavailable 503 (fail closed)
+    http.auth.keys.Rejected              any reason to refuse a JWT: http/auth/verify.py -> Unauthorized 401
     clinical.errors.ClinicalError        the clinical core's own (never a patient's data, which becomes
     └── ProtocolDataError                MissingData and findings): a protocol file fails its schema;
-                                         data_files.py -> one line at start-up (serve, check, plan)
-    toolkit.common.ToolkitError          a CLI command failed: one line on stderr and `status` as the
+                                         service/data_files.py -> one line at start-up (serve, check, plan)
+    cli.common.ToolkitError              a CLI command failed: one line on stderr and `status` as the
                                          exit status (never HTTP)
     synthetic.seed.SeedError             `seed` could not upload a scenario: one line on stderr, exit 1
                                          (never HTTP)

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from cds_service.config import AuthSettings, Issuer
 from cds_service.errors import ServiceUnavailable, Unauthorized
+from cds_service.http.auth.keys import ALLOWED_ALGORITHMS, public_addresses_only
 from cds_service.http.auth.replay import MemoryReplayStore
-from cds_service.http.auth.verify import ALLOWED_ALGORITHMS, JwtVerifier, public_addresses_only
+from cds_service.http.auth.verify import JwtVerifier
 from tests.support.jwt_tokens import (
     DROP,
     SANDBOX_ISSUER,

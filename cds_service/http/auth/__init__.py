@@ -1,0 +1,1 @@
+"""Who may call: the JWT (verify.py), the issuers' keys (keys.py), jti replay (replay.py)."""
