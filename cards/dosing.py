@@ -72,7 +72,7 @@ FINDING_TITLES = {  # short titles for the core's finding codes, used when its m
     "no-propranolol-on-record": "No propranolol on record before sirolimus",
     "reduction-during-stabilisation": "Draft reduces during the {stabilisation} stabilisation",
 }
-# Draft findings whose correction is a different dose (the core's codes, clinical/findings.py).
+# Draft findings whose correction is a different dose (the core's codes, clinical/rules/findings.py).
 DRAFT_BREAKS_PROTOCOL = {"reduction-exceeds-cap", "change-too-soon", "increase-during-taper",
                          "reduction-during-stabilisation"}
 TABLETS_CANNOT_STEP = "Tablets are never split, so they cannot make this step."

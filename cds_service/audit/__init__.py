@@ -1,0 +1,1 @@
+"""The audit database: decisions, feedback and seen tokens, their schema revisions, governance figures."""

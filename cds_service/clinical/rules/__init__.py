@@ -1,0 +1,1 @@
+"""The protocol's rules over a PatientRecord: eligibility, dosing, taper, titration, findings, follow-up."""
