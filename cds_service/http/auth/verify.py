@@ -87,9 +87,8 @@ def _is_number(value: Any) -> bool:
 class JwtVerifier:
     """Verifies CDS Hooks bearer JWTs against the configured issuers (see the module docstring).
 
-    `allow_private_jku` and `allow_http_jku` exist for tests that serve a JWKS from 127.0.0.1
-    over plain HTTP; production code must leave both False. `resolver(host, port)` returns the
-    addresses a jku host resolves to (default: `socket.getaddrinfo`).
+    `session`, `clock` and the keyword arguments go to the issuers' `KeySets` (keys.py, which says
+    what each is for; the two `allow_*` flags are for tests only).
     """
 
     def __init__(
