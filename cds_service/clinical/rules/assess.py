@@ -23,7 +23,7 @@ from ..reading.facts import Measurement
 from ..reading.observations import HISTORY_DAYS
 from ..reading.record import PatientRecord
 from ..reading.timeline import DoseEvent, dose_changes, dose_timeline, event_on
-from .dosing import assess_trough, current_regimen, weight_problems
+from .dosing import assess_trough, current_regimen, product_missing, weight_problems
 from .eligibility import guided_discontinuation, ihhe_sequential
 from .findings import interacting_drugs, same_day_levels, trough_findings
 from .follow_up import NextTrough, TroughClock, next_trough_due, proposes_change
@@ -117,6 +117,10 @@ def _read(record: PatientRecord, protocol: Protocol, eligibility: Eligibility, t
     changes = tuple(c for c in dose_changes(timeline or ()) if c.changed_on <= today)
     weight, weight_gaps = _weight(record, protocol, today)
     on_therapy = current is not None and current.daily_mg > 0
+    if on_therapy and current is not None and current.formulation is None:  # decision 0020
+        gaps += Gaps(missing=(product_missing("the sirolimus order in force"),),
+                     reasons=("the product of the sirolimus order in force (oral solution or tablets) is unknown: "
+                              "tablets and the solution are not bioequivalent, so no dose is computed",))
     trough, trough_gaps = _trough(record, protocol, changes[-1].changed_on if changes else None, today,
                                   on_therapy=on_therapy)
     gaps += weight_gaps + trough_gaps + Gaps(findings=trough_findings(trough, protocol.trough.plausible_max_ng_ml)
@@ -227,7 +231,8 @@ def _decision(record: PatientRecord, arm: ArmAssignment, r: Readings, gaps: Gaps
         kind="dosing", patient_id=record.patient_id, decided_on=r.today, protocol=r.protocol.ref, arm=arm,
         phase=proposal.phase, eligibility=(r.eligibility,), troughs_used=(r.trough,) if r.trough is not None else (),
         last_dose_change=r.changes[-1] if r.changes else None,
-        current_dose=current_regimen(r.current, r.protocol.measuring) if r.current and r.on_therapy else None,
+        current_dose=(current_regimen(r.current, r.protocol.measuring)
+                      if r.current and r.on_therapy and r.current.formulation is not None else None),
         proposed_dose=proposal.dose,
         no_proposal_reasons=() if proposal.dose is not None else tuple(dict.fromkeys(reasons)),
         alternatives=proposal.alternatives,

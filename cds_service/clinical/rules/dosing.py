@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from datetime import date
 
-from ..decision import DoseRegimen, Formulation, TroughUsed, Unusable
+from ..decision import DoseRegimen, Formulation, MissingData, TroughUsed, Unusable
+from ..errors import ClinicalError
 from ..protocols import Measuring, SanityLimits, TroughRules
 from ..reading.facts import Measurement, Trough
 from ..reading.timeline import DoseEvent
@@ -130,9 +131,28 @@ def regimen(mg_per_administration: float, per_day: float, formulation: Formulati
                        tablets_per_administration=float(len(tablets)), tablet_strengths_mg=tablets)
 
 
+def product_of(event: DoseEvent) -> Formulation:
+    """The product a dose is given as, oral solution or tablets: never guessed (decision 0020).
+
+    Tablets give more exposure than the same mg of solution, so a dose computed for the wrong product
+    misses the level. Every rule that computes a dose from `event` runs only once `event.formulation`
+    is known (assess.py, titration and the taper check first and say what is missing); reaching here
+    without it is a defect, refused rather than dosed."""
+    if event.formulation is None:
+        raise ClinicalError(f"the product of the dose from {event.on.isoformat()} is unknown: no dose is computed "
+                            "from it (decision 0020)")
+    return event.formulation
+
+
+def product_missing(what: str) -> MissingData:
+    """What settles an unknown product: the order coded by product (the ValueSet `sirolimus`)."""
+    return MissingData(f"the product of {what} (oral solution 1 mg/mL or tablets)",
+                       "order sirolimus by product: RxNorm 314230 (oral solution), 905158, 349208 or 360110 (tablets)")
+
+
 def current_regimen(event: DoseEvent, measuring: Measuring) -> DoseRegimen:
-    """The regimen in force, as it is measured out (an order without a formulation is the solution)."""
-    return regimen(event.mg_per_administration, event.per_day, event.formulation or "solution", measuring)
+    """The regimen in force, as it is measured out (its product known: decision 0020)."""
+    return regimen(event.mg_per_administration, event.per_day, product_of(event), measuring)
 
 
 def rounded_regimen(daily_mg: float, per_day: float, formulation: Formulation, measuring: Measuring

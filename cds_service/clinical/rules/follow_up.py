@@ -69,7 +69,7 @@ def _due(clock: TroughClock, follow_up_days: int, monitoring_interval_days: int)
 
 
 def proposes_change(proposed: ProposedDose, current: DoseEvent) -> bool:
-    """A proposal changes the regimen when its daily mg or its formulation differs from the current."""
-    formulation = current.formulation or "solution"
+    """A proposal changes the regimen when its daily mg or its formulation differs from the current (a
+    product the record does not give differs from any: decision 0020)."""
     return (abs(proposed.daily_dose_mg - current.daily_mg) > 1e-9
-            or proposed.regimen.formulation != formulation)
+            or proposed.regimen.formulation != current.formulation)

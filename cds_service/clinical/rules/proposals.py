@@ -32,7 +32,7 @@ from ..protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, Protocol, share
 from ..reading.facts import Measurement
 from ..reading.record import PatientRecord
 from ..reading.timeline import DoseEvent
-from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, regimen
+from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, product_missing, product_of, regimen
 from .eligibility import NO_TOXICITY
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
@@ -222,7 +222,7 @@ def titration_proposal(r: Readings) -> Proposal:
     assert r.current is not None
     phase = Phase.SEQUENTIAL if r.protocol.ref.protocol_id == IHHE_SEQUENTIAL else Phase.MAINTENANCE
     trough = r.usable_trough
-    if trough is None or r.weight is None:
+    if trough is None or r.weight is None or r.current.formulation is None:  # no product: decision 0020
         return Proposal(phase=phase)
     proposed, findings = titrate(r.current, trough, r.protocol, r.weight.value)
     alternatives: list[Alternative] = []
@@ -295,11 +295,12 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
                                    "repeat platelets and fibrinogen; review the KHE Condition"))
     if effective is None or effective.daily_mg <= 0:
         missing.append(MissingData("the dose given before the stop", "check the sirolimus order history"))
+    elif effective.formulation is None:  # decision 0020: never guessed
+        missing.append(product_missing(f"the dose given before the stop (from {effective.on.isoformat()})"))
     if missing or effective is None or r.weight is None:
         return replace(base, missing=tuple(missing),
                        reasons=("no restart dose is proposed until the inputs are usable",))
-    back = regimen(effective.mg_per_administration, effective.per_day, effective.formulation or "solution",
-                   r.protocol.measuring)
+    back = regimen(effective.mg_per_administration, effective.per_day, product_of(effective), r.protocol.measuring)
     dose, found = checked(proposal_of(back, None, r.weight.value, None, Rule.RESTART_AT_EFFECTIVE_DOSE, RULE_7),
                           r.weight.value, r.protocol)
     return replace(base, dose=dose, findings=base.findings + found)

@@ -21,11 +21,12 @@ from typing import Literal
 from ..decision import AS_SOLUTION, DoseRegimen, Phase, Rule
 from ..protocols import Measuring, TaperRules
 from ..reading.timeline import DoseEvent, dose_changes, event_on, max_dose_in_window
-from .dosing import measuring_step_mg, regimen, rounded_regimen
+from .dosing import measuring_step_mg, product_of, regimen, rounded_regimen
 from .relapse import RelapseSignal
 
 RULE_7 = "If the disease relapses or worsens, go back to the previously effective dose."
 RELAPSE_RETURN = Rule.RELAPSE_RETURN  # the rule id of rule 7's return
+PRODUCT_UNKNOWN = "the product (oral solution or tablets) is unknown"  # decision 0020
 _EPS = 1e-9
 
 
@@ -98,7 +99,7 @@ def previously_effective(timeline: Sequence[DoseEvent], taper_start: date, signa
 def reduction(current: DoseEvent, fraction: float, measuring: Measuring
                ) -> tuple[DoseRegimen | None, Literal["ok", "not_measurable", "tablets"]]:
     """The step `current x (1 - fraction)`, rounded to what can be measured out, never over the cap."""
-    formulation = current.formulation or "solution"
+    formulation = product_of(current)
     ideal = current.daily_mg * (1 - fraction)
     proposed = rounded_regimen(ideal, current.per_day, formulation, measuring)
     floor_mg = (1 - fraction) * current.daily_mg
@@ -159,9 +160,12 @@ def _relapse_return(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
     the current dose is the effective one (review clinically)."""
     signal = plan.return_signals[0]
     effective = previously_effective(timeline, taper_start, signal.on)
+    if effective is not None and effective.daily_mg > current.daily_mg + _EPS and effective.formulation is None:
+        # decision 0020: the current order's product is not borrowed (it may be the other product)
+        return replace(plan, reasons=(f"relapse signal: {signal.message}; {PRODUCT_UNKNOWN} of the previously "
+                                      f"effective dose (from {effective.on.isoformat()}): no return dose is computed",))
     if effective is not None and effective.daily_mg > current.daily_mg + _EPS:
-        back = regimen(effective.mg_per_administration, effective.per_day,
-                       effective.formulation or current.formulation or "solution", measuring)
+        back = regimen(effective.mg_per_administration, effective.per_day, product_of(effective), measuring)
         return replace(plan, relapse_return=TaperStep(today, back, 0.0, RELAPSE_RETURN, RULE_7),
                        reasons=(f"relapse signal: {signal.message}",))
     return replace(plan, reasons=(f"relapse signal: {signal.message}; no reduction has been made since the "
@@ -173,6 +177,8 @@ def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
                     *, fraction: float, not_before: date) -> TaperPlan:
     """The next step (rules 1, 2, 8), as the oral solution when whole tablets cannot make it, or the
     stop rule (rule 5's minimum duration first)."""
+    if current.formulation is None:  # decision 0020: no step from a product the record does not give
+        return replace(plan, reasons=(f"{PRODUCT_UNKNOWN} of the sirolimus order in force: no step is computed",))
     line = rules.rule_8 if plan.phase is not Phase.TAPERING else rules.rule_1
     rule = Rule.TAPER_STEP_RULE_8 if plan.phase is not Phase.TAPERING else Rule.TAPER_STEP_RULE_1
     proposed, status = reduction(current, fraction, measuring)

@@ -15,6 +15,7 @@ from .dosing import (
     exposure_factor,
     linear_dose_mg,
     predicted_trough_ng_ml,
+    product_of,
     rounded_regimen,
     sanity_problems,
 )
@@ -48,7 +49,7 @@ def titrate(current: DoseEvent, trough: TroughUsed, protocol: Protocol, weight_k
     beyond `titration.max_fold_change` from one level is not proposed (repeat the trough first)."""
     assert trough.value_ng_ml is not None and protocol.target_ng_ml is not None
     low, high = protocol.target_low_ng_ml or 0.0, protocol.target_high_ng_ml or 0.0
-    formulation = current.formulation or "solution"
+    formulation = product_of(current)
     if low <= trough.value_ng_ml <= high:
         keep = current_regimen(current, protocol.measuring)
         # Even "keep the dose" is a proposal: a current dose beyond the sanity limits is not endorsed.
