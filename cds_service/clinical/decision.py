@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -330,16 +331,41 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value.value if isinstance(value, enum.Enum) else value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _jsonable(getattr(value, name)) for name in _field_names(type(value))}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
+    kind = type(value)
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        convert = _CONVERTERS[kind] = _converter(kind)
+    return convert(value)
+
+
+# How a value of exactly this type becomes JSON-ready: chosen once per type, not per value.
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    if issubclass(kind, enum.Enum):
+        return _enum_value
+    if kind is type(None) or issubclass(kind, str | int | float | bool):
+        return _as_is
+    if dataclasses.is_dataclass(kind):
+        names = _field_names(kind)
+        return lambda value: {name: _jsonable(getattr(value, name)) for name in names}
+    if issubclass(kind, dict):
+        return lambda value: {k: _jsonable(v) for k, v in value.items()}
+    if issubclass(kind, list | tuple):
+        return lambda value: [_jsonable(v) for v in value]
+    if issubclass(kind, date):
+        return _iso_date
+    return _as_is
+
+
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _as_is(value: Any) -> Any:
     return value
+
+
+def _iso_date(value: date) -> str:
+    return value.isoformat()
