@@ -1,6 +1,7 @@
 """The decision page's chart: daily dose and trough over time, as an SVG rendered on the server.
 
-Left axis: dose in mg/day (a step line; solid = given, dashed = proposed and projected taper).
+Left axis: dose in mg/day (a step line; solid = given, from the first dose on; dashed = proposed and
+projected taper). Bottom axis: the date.
 Right axis: trough in ng/mL (filled dots = used, crosses = not usable, hollow = predicted), with the
 protocol's target band shaded. Vertical lines: past dose changes (solid), projected steps (dotted),
 and the day of the decision. Works from the Decision's JSON form (`Decision.to_dict()`), because the
@@ -52,7 +53,8 @@ def dose_series(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any]
     changes = sorted(past)
     if change:
         on = _day(change["changed_on"])
-        past.setdefault(on - timedelta(days=28), float(change["from_daily_mg"]))
+        if float(change["from_daily_mg"]) > 0 or any(day < on for day in past):  # a start: nothing given before
+            past.setdefault(on - timedelta(days=28), float(change["from_daily_mg"]))
         past[on] = float(change["to_daily_mg"])
         changes.append(on)
     current = decision.get("current_dose")
@@ -116,6 +118,7 @@ def chart_figure(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any
             color="#444",
             fontsize=8,
         )
+        dose_axis.set_xlabel("Date", gid="date-axis-label")
         dose_axis.set_ylabel("Sirolimus dose, mg/day", color=DOSE_COLOUR)
         trough_axis.set_ylabel("Trough, ng/mL", color=TROUGH_COLOUR)
         dose_axis.set_ylim(bottom=0, top=_top(v for _, v in series["past"] + series["projected"]))
@@ -127,7 +130,8 @@ def chart_figure(decision: Mapping[str, Any], history: Iterable[Mapping[str, Any
         dose_axis.xaxis.set_major_locator(locator)
         dose_axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         dose_axis.legend(
-            handles=_legend(decision), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, frameon=False, fontsize=8
+            handles=_legend(decision), loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=4, frameon=False,
+            fontsize=8,
         )
         figure.tight_layout()
     return figure
@@ -141,7 +145,7 @@ def _draw_band(axis: Any, band: tuple[float, float] | None) -> None:
 def _draw_dose(axis: Any, series: dict[str, list], decided: date) -> None:
     past, projected = series["past"], series["projected"]
     if past:
-        axis.step([d for d, _ in past], [v for _, v in past], where="post", color=DOSE_COLOUR, lw=2)
+        axis.step([d for d, _ in past], [v for _, v in past], where="post", color=DOSE_COLOUR, lw=2, gid="dose-given")
     if projected:
         start = [past[-1]] if past else []
         points = start + projected
@@ -154,7 +158,7 @@ def _draw_dose(axis: Any, series: dict[str, list], decided: date) -> None:
             ls="--",
         )
     for day in series["changes"]:
-        axis.axvline(day, color=DOSE_COLOUR, lw=0.8, alpha=0.6)
+        axis.axvline(day, color=DOSE_COLOUR, lw=0.8, alpha=0.6, gid=f"dose-change-{day.isoformat()}")
     for day, _ in projected:
         if day > decided:
             axis.axvline(day, color=DOSE_COLOUR, lw=0.8, ls=":", alpha=0.8)

@@ -17,8 +17,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from cards.chart import render_chart_svg, target_band
+from cards.model import PRIOR_NAMES
 from cards.wording import change_words, dose_text, frequency, mg, number, percent, when
 from cds_service.clinical.decision import DoseRegimen
+from cds_service.clinical.errors import ProtocolDataError
+from cds_service.clinical.pk.priors import Prior, load_prior
+from cds_service.clinical.protocols import load_protocols
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ANSWER_WORDS = {"met": "met", "not_met": "not met", "unknown": "unknown"}
@@ -67,6 +71,7 @@ def render_decision_page(
             alternatives=[_alternative(a) for a in d.get("alternatives") or ()],
             troughs=sorted(d.get("troughs_used") or (), key=lambda t: t["drawn_on"], reverse=True),
             trace=_trace(d),
+            pk_prior=_pk_prior(d),
             answer_words=ANSWER_WORDS,
             exclusion_words=EXCLUSION_WORDS,
             indicator=_indicator(d),
@@ -160,6 +165,34 @@ def _trace(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     if d.get("next_step_due"):
         rows.append(("Next taper step due", when(d["next_step_due"])))
     return rows
+
+
+def _pk_prior(d: Mapping[str, Any]) -> dict[str, str] | None:
+    """Whom the PK model's prior was fitted in, and whether that is this child's disease (decision 0113)."""
+    model = d.get("model")
+    if not model:
+        return None
+    prior_id = str(model["prior_id"])
+    name = PRIOR_NAMES.get(prior_id, prior_id)
+    try:
+        prior = load_prior(prior_id)
+    except ProtocolDataError:  # a prior this release no longer ships: say only its name
+        return {"heading": f"PK model ({name})", "fit": "The prior's population is not known to this release."}
+    return {"heading": f"PK model: prior from {prior.population} ({name})", "fit": _prior_fit(prior, d.get("protocol"))}
+
+
+def _prior_fit(prior: Prior, protocol: Mapping[str, Any] | None) -> str:
+    loaded = load_protocols().by_id.get(str(protocol.get("protocol_id"))) if protocol else None
+    disease = loaded.disease_valueset if loaded else None
+    bounds = (f"it is used for children of {number(prior.weight_range_kg[0])}–{number(prior.weight_range_kg[1])} kg "
+              f"and {number(prior.age_range_years[0])}–{number(prior.age_range_years[1])} years (decision 0161)")
+    if disease is None or not prior.fitted_in_diseases:
+        return f"Whether it was fitted in children with this child's disease is not known; {bounds}."
+    if disease in prior.fitted_in_diseases:
+        return f"Fitted in children with this child's disease ({disease.upper()}); {bounds}."
+    fitted = " and ".join(x.upper() for x in prior.fitted_in_diseases)
+    return (f"Not fitted in {disease.upper()}: the prior's children had {fitted}, so for this child the model "
+            f"extrapolates (decision 0113); {bounds}. For information only: the proposal follows the protocol's rule.")
 
 
 def _indicator(d: Mapping[str, Any]) -> str:

@@ -7,10 +7,11 @@ decision from a real SQLite store. Saves `test-artifacts/decision-page.png` for 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,10 @@ from werkzeug.serving import make_server
 from cards import build_cards
 from cds_service.app import create_app
 from cds_service.audit.store import DecisionRecord
+from cds_service.clinical.decision import Decision
 from cds_service.config import AuthSettings, Settings
 from cds_service.http.pages import pages
+from tests.cards.card_gallery import dosing_decision
 from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
 from tests.conftest import require_service
 
@@ -40,16 +43,18 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 
 
-DECISIONS = {
-    "decision-page.png": taper_step(),
-    "decision-page-maintenance.png": maintenance_change(),
+DECISIONS: dict[str, Callable[[], Decision]] = {
+    "decision-page.png": taper_step,
+    "decision-page-maintenance.png": maintenance_change,
+    # Through the real core: an IHHE infant started on sirolimus 5 weeks ago, with the PK model's view.
+    "decision-page-ihhe.png": lambda: dosing_decision("ihhe-trough-low"),
 }
 
 
 @pytest.fixture(params=sorted(DECISIONS))
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     """The app on 127.0.0.1:<free port> with one stored decision; yields (base URL, decision id, screenshot)."""
-    decision = DECISIONS[request.param]
+    decision = DECISIONS[request.param]()
     settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False))
     app = create_app(settings, clock=lambda: NOW, upgrade_database=True)
     if "pages" not in app.blueprints:
@@ -110,7 +115,7 @@ def test_decision_page_loads_with_a_visible_chart_and_no_javascript(server, brow
     chart.wait_for(state="visible")
     box = chart.bounding_box()
     assert box is not None and box["width"] > 400 and box["height"] > 150
-    decision = DECISIONS[screenshot]
+    decision = DECISIONS[screenshot]()
     assert decision.proposed_dose is not None
     dose = page.locator(".dose").inner_text()
     assert dose.startswith(f"{decision.proposed_dose.regimen.mg_per_administration:g} mg (")
@@ -129,3 +134,32 @@ def test_unknown_decision_is_a_bare_404(server, browser):
     response = page.goto(f"{base}/decisions/{uuid.uuid4()}")
     assert response is not None and response.status == 404
     assert "does not exist or has expired" in page.inner_text("body")
+
+
+@pytest.mark.parametrize("server", ["decision-page-ihhe.png"], indirect=True)
+def test_an_ihhe_childs_page_says_whom_the_prior_fits_and_draws_no_dose_before_the_first(server, browser):
+    """What a prescriber sees for an IHHE infant: the PK block names the KHE children its prior comes from
+    and says it is not this child's disease; the solid 'dose given' line starts at the first dose (nothing
+    drawn at 0 mg/day before it); the date axis is labelled under the plot."""
+    base, decision_id, _ = server
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    response = page.goto(f"{base}/decisions/{decision_id}")
+    assert response is not None and response.status == 200
+
+    heading = page.get_by_role("heading", name=re.compile("^PK model"))
+    assert heading.inner_text() == "PK model: prior from KHE children (Chen 2020)"
+    fit = page.locator("p.pk-prior")
+    assert fit.is_visible() and fit.inner_text().startswith("Not fitted in IHHE: the prior's children had KHE")
+
+    page.locator("figure svg.chart").wait_for(state="visible")
+    given = page.locator("#dose-given").bounding_box()
+    first_dose = page.locator("#dose-change-2026-10-19").bounding_box()  # the start, 5 weeks before
+    assert given is not None and first_dose is not None and given["width"] > 50
+    assert abs(given["x"] - first_dose["x"]) <= 3  # the line begins at the first dose, not weeks before it
+    label = page.locator("#date-axis-label")
+    box, chart = label.bounding_box(), page.locator("figure svg.chart").bounding_box()
+    assert label.is_visible() and box is not None and chart is not None
+    assert box["y"] > given["y"] + given["height"]  # under the plot
+    assert chart["x"] < box["x"] and box["x"] + box["width"] < chart["x"] + chart["width"]
+    context.close()

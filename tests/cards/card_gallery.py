@@ -38,6 +38,13 @@ def _solution_draft(per_dose_mg: float, per_day: int) -> dict[str, Any]:
                                                                      "system": "http://unitsofmeasure.org"}}]}]}
 
 
+def dosing_decision(name: str) -> Any:
+    """The real core's Decision on order-select for a synthetic patient, drafting its current order."""
+    record, resources = _record(name)
+    draft = _current_order(resources) or _solution_draft(0.4, 2)
+    return decide_dosing(record, draft, load_protocols(), TODAY)
+
+
 def gallery() -> dict[str, dict[str, Any]]:
     """name -> card, for every synthetic patient on patient-view and on order-select with the current order,
     plus drafts that depart from the protocol, a dangerous one and a start."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ from cds_service.app import create_app
 from cds_service.audit.store import DecisionRecord
 from cds_service.config import AuthSettings, Settings
 from cds_service.http.pages import pages
+from tests.cards.card_gallery import dosing_decision
 from tests.cards.factories import (
     TODAY,
     Finding,
@@ -102,6 +104,44 @@ def test_dose_series_has_the_past_change_the_proposal_and_the_projected_steps():
     assert (dt.date(2026, 9, 20), 1.78) in series["past"]
     assert series["projected"] == [(TODAY, 1.44), (dt.date(2026, 12, 22), 1.3), (dt.date(2027, 1, 21), 1.16)]
     assert series["changes"] == [dt.date(2026, 9, 20), dt.date(2026, 10, 20)]
+
+
+def test_a_first_dose_is_drawn_from_its_day_with_no_dose_given_before_it():
+    """An IHHE infant started on sirolimus 5 weeks ago: the change is 0 -> 1 mg/day; before it nothing was
+    given, and the chart must not draw 'dose given' at 0 mg/day there."""
+    decision = dosing_decision("ihhe-trough-low").to_dict()
+    started = dt.date.fromisoformat(decision["last_dose_change"]["changed_on"])
+    assert decision["last_dose_change"]["from_daily_mg"] == 0
+
+    series = dose_series(decision, decision["dose_history"])
+
+    assert min(day for day, _ in series["past"]) == started
+    assert all(mg_per_day > 0 for _, mg_per_day in series["past"])
+    # A change between two doses still shows the dose before it.
+    assert (dt.date(2026, 9, 22), 1.78) in dose_series(taper_step().to_dict())["past"]
+
+
+def test_the_chart_names_its_date_axis():
+    svg = render_chart_svg(maintenance_change().to_dict())
+    assert re.search(r'<g id="date-axis-label">\s*<!-- Date -->', svg)
+
+
+def test_the_pk_block_says_the_prior_was_fitted_in_khe_children_not_in_this_ihhe_child():
+    decision = dosing_decision("ihhe-trough-low")
+    assert decision.model is not None and decision.model.prior_id == "chen-2020-khe"
+    page = page_of(decision)
+    assert "PK model (chen-2020-khe)" not in page
+    assert "<h3>PK model: prior from KHE children (Chen 2020)</h3>" in page
+    assert "Not fitted in IHHE: the prior&#39;s children had KHE, so for this child the model extrapolates" in page
+    assert "decision 0113" in page and "3–40 kg and 0.08–14 years" in page
+
+
+def test_the_pk_block_says_a_khe_childs_prior_was_fitted_in_its_disease():
+    decision = dosing_decision("khe-maintenance-high")
+    assert decision.model is not None and decision.model.unusable_reason is None
+    page = page_of(decision)
+    assert "<h3>PK model: prior from KHE children (Chen 2020)</h3>" in page
+    assert "Fitted in children with this child&#39;s disease (KHE)" in page and "Not fitted" not in page
 
 
 def test_chart_is_an_inline_svg_without_prolog_or_script():

@@ -17,6 +17,8 @@ PRIOR_IDS = ("chen-2020-khe", "fan-2024")
 class Prior:
     prior_id: str
     source: str
+    population: str  # whom it was fitted in, in words ("KHE children")
+    fitted_in_diseases: tuple[str, ...]  # disease_valueset names; () when the source does not say
     ka_per_h: float
     cl_l_per_h: float
     v_l: float
@@ -79,7 +81,8 @@ def parse_prior(data: dict[str, Any]) -> Prior:
         raise ProtocolDataError(f"PK prior {data.get('prior_id', '?')} is invalid", details=problems)
     p, c, m, r = data["parameters"], data["covariates"], data["maturation"], data["covariate_range"]
     return Prior(
-        prior_id=data["prior_id"], source=data["source"],
+        prior_id=data["prior_id"], source=data["source"], population=data.get("population", "children"),
+        fitted_in_diseases=tuple(data.get("fitted_in_diseases", ())),
         ka_per_h=p["ka_per_h"], cl_l_per_h=p["cl_l_per_h"], v_l=p["v_l"],
         reference_weight_kg=c["reference_weight_kg"], cl_weight_exponent=c["cl_weight_exponent"],
         v_weight_exponent=c["v_weight_exponent"],
