@@ -334,6 +334,7 @@ def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str,
         detail=detail.join(
             [f"**Relapse sign after sirolimus was stopped** (stopped {when(stopped)}): "
              f"{detail.md_text(item.message)}, {when(item.due_on)}. Restarting is the clinician's decision."],
+            _stopped_early(decision),
             detail.findings(decision.findings),
             detail.proposal(proposed, label="Previously effective dose") if proposed else [],
             detail.missing(decision.missing_data),
@@ -344,6 +345,19 @@ def _relapse_after_stop_card(decision: Decision, item: MonitoringItem, url: str,
         decision_url=url,
         suggestions=suggestions,
     )
+
+
+def _stopped_early(decision: Decision) -> list[str]:
+    """A stop before the taper's end is not a completed guided discontinuation (decision 0021)."""
+    stop = decision.taper_stop
+    if stop is None or stop.completed is not False:
+        return []
+    rules = load_protocols()[KHE_GUIDED].taper
+    least = f"at least {period(rules.min_taper_days)} and " if rules else ""
+    began = when(stop.taper_started_on)
+    return [f"Sirolimus was stopped on day {stop.taper_days} of the guided taper (began {began}), "
+            f"before its end ({least}the stop rule's last step): not a completed guided discontinuation, so no "
+            "restart dose is proposed."]
 
 
 def _trough(decision: Decision, on: date | None = None) -> list[Action]:

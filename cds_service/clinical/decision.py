@@ -10,11 +10,12 @@ words them. Dates are `datetime.date`; every number carries its unit in its name
     ├── eligibility: tuple[Eligibility]     per protocol: criteria, each met / not_met / unknown + evidence
     ├── troughs_used: tuple[TroughUsed]     each reason not usable: a message and its Unusable kind
     ├── last_dose_change: DoseChange | None
-    ├── current_dose: DoseRegimen | None
+    ├── current_dose: DoseRegimen | None    (None also when the order's product is unknown: decision 0020)
     ├── draft_check: DraftCheck | None      the draft: follows / departs / dangerous, predicted trough
     ├── proposed_dose: ProposedDose | None  (None -> no_proposal_reasons says why)
     ├── alternatives: tuple[Alternative]    keep current / 5 % step / solution equivalent
     ├── next_trough_due, trough_overdue_since, next_step_due: date | None
+    ├── taper_stop: TaperStop | None        stopped after the taper began: completed or not (0018, 0021)
     ├── findings: tuple[Finding]            code, severity, message, evidence
     ├── missing_data: tuple[MissingData]    what is missing, what to order
     ├── schedule: tuple[ScheduleStep]       projected taper plan
@@ -240,6 +241,22 @@ class ProposedDose:
     loading_dose_mg: float | None = None  # label: 3 x (new - current), shown, never ordered by us
 
 
+@dataclass(frozen=True, kw_only=True)
+class TaperStop:
+    """Sirolimus stopped after the guided taper began (decisions 0018, 0021)."""
+
+    stopped_on: date
+    taper_started_on: date
+    # The taper's own rules proposed the stop that day: at least `min_taper_days` since it began (rule 5)
+    # and the stop rule's last step (decision 0004). False: stopped before the taper's end. None: the
+    # record cannot tell (no weight to judge the stop rule's floor, or the product unknown).
+    completed: bool | None
+
+    @property
+    def taper_days(self) -> int:
+        return (self.stopped_on - self.taper_started_on).days
+
+
 @dataclass(frozen=True)
 class Alternative:
     kind: Literal["keep_current", "five_percent_step", "solution_equivalent", "stop"]
@@ -306,6 +323,7 @@ class Decision:
     taper_paused_by: tuple[str, ...] = ()  # why a started taper is paused, one short phrase per criterion
     # A protecting criterion unknown during a taper step, the prescriber's to confirm (decision 0019)
     taper_to_confirm: tuple[CriterionResult, ...] = ()
+    taper_stop: TaperStop | None = None  # off sirolimus after the taper began, with a relapse sign (0018, 0021)
     findings: tuple[Finding, ...] = ()
     missing_data: tuple[MissingData, ...] = ()
     schedule: tuple[ScheduleStep, ...] = ()

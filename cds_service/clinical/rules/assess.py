@@ -84,7 +84,7 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
                           or _relapse_unreadable(readings, record, arm, protocols)
                           or (readings, _propose(readings, record, arm, protocols)))
     decision = _decision(record, arm, readings, Gaps(findings=found) + gaps, proposal,
-                         starting=sirolimus_ordered or proposal.stopped_on is not None)
+                         starting=sirolimus_ordered or proposal.stop is not None)
     last_change_on = readings.changes[-1].changed_on if readings.changes else None
     return Assessment(decision, readings.protocol, readings.timeline, readings.current, last_change_on,
                       proposal.signals, proposal.warnings)
@@ -239,7 +239,7 @@ def _decision(record: PatientRecord, arm: ArmAssignment, r: Readings, gaps: Gaps
         next_trough_due=next_trough.draw_on if next_trough else None,
         trough_overdue_since=next_trough.overdue_since if next_trough else None,
         next_step_due=proposal.next_step_due, taper_paused_by=proposal.paused_by, findings=findings,
-        taper_to_confirm=proposal.to_confirm,
+        taper_to_confirm=proposal.to_confirm, taper_stop=proposal.stop,
         missing_data=gaps.missing + proposal.missing, schedule=proposal.schedule,
         weight_kg=r.weight.value if r.weight else None,
         notes=(arm.note,),

@@ -4,7 +4,7 @@
     titration_proposal    KHE maintenance / IHHE on sirolimus: towards the target range
     maintenance_preview   KHE maintenance: the taper as it would run if started today (display only)
     ihhe_start_proposal   IHHE, not yet on sirolimus: the starting dose
-    after_stop_proposal   KHE, stopped at the end of a taper: a relapse since the stop (decision 0018)
+    after_stop_proposal   KHE, stopped after a taper began: a relapse since the stop (decisions 0018, 0021)
     off_sirolimus         no sirolimus order in force
 
 `assess.py` reads the record into `Readings`, picks the proposal and words the Decision.
@@ -26,6 +26,7 @@ from ..decision import (
     ProposedDose,
     Rule,
     ScheduleStep,
+    TaperStop,
     TroughUsed,
 )
 from ..protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, Protocol, share
@@ -36,7 +37,7 @@ from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, 
 from .eligibility import NO_TOXICITY
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
-from .taper import RULE_7, TaperPlan, TaperStep, plan_taper, previously_effective, reduction
+from .taper import RULE_7, TaperPlan, TaperStep, completed_by_stop, plan_taper, previously_effective, reduction
 from .taper_guard import TaperPause, taper_pauses, taper_to_confirm
 from .titration import checked, proposal_of, starting_dose, titrate
 
@@ -80,7 +81,7 @@ class Proposal:
     to_confirm: tuple[CriterionResult, ...] = ()  # unknown protecting criteria the prescriber confirms (0019)
     signals: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that return to the effective dose
     warnings: tuple[RelapseSignal, ...] = field(default=())  # relapse signals that only warn
-    stopped_on: date | None = None  # sirolimus stopped at the end of the taper (a relapse since: 0018)
+    stop: TaperStop | None = None  # sirolimus stopped after the taper began (a relapse since: 0018, 0021)
 
 
 def keep_current(current: DoseEvent, protocol: Protocol, weight_kg: float, *, level_ng_ml: float | None,
@@ -256,11 +257,13 @@ def ihhe_start_proposal(r: Readings) -> Proposal:
 
 
 def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -> Proposal | None:
-    """KHE, sirolimus stopped at the end of the guided taper (decision 0004), watched for
-    `after_stop_watch_days`: the taper's relapse signals (relapse.py) dated on or after the stop. A
-    return trigger proposes rule 7's return as a restart at the previously effective dose (0003, the
-    stop being the last reduction) when the weight, the signal and the dose are all usable; a warning
-    signal alone only warns (0002). None: not after a taper, past the watch, or no signal (0018)."""
+    """KHE, sirolimus stopped after the guided taper began, watched for `after_stop_watch_days`: the
+    taper's relapse signals (relapse.py) dated on or after the stop. After a completed taper (decision
+    0021: at least 6 months and the stop rule's last step) a return trigger proposes rule 7's return as a
+    restart at the previously effective dose (0003, the stop being the last reduction) when the weight, the
+    signal and the dose are all usable; after a stop before the taper's end the sign is said with no dose
+    (0021). A warning signal alone only warns (0002). None: not after a taper, past the watch, or no
+    signal (0018)."""
     rules = r.protocol.taper
     if rules is None or r.timeline is None or r.on_therapy or not r.changes or r.changes[-1].to_daily_mg > 0:
         return None
@@ -271,18 +274,42 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
     fresh = [s for s in relapse_signals(record, taper_start, watch, r.today) if s.on >= stopped_on]
     if not fresh:
         return None
+    stop = TaperStop(stopped_on=stopped_on, taper_started_on=taper_start, completed=completed_by_stop(
+        r.timeline, taper_start, stopped_on, rules, r.protocol.measuring, _weight_at_stop(r, record, stopped_on)))
     signals = tuple(s for s in fresh if s.kind in watch.return_triggers)
     warnings = tuple(s for s in fresh if s.kind in watch.warning_signals)
-    base = Proposal(phase=Phase.STOPPED, stopped_on=stopped_on, signals=signals, warnings=warnings,
+    when_stopped = "stopped before the taper's end" if stop.completed is False else "stopped"
+    base = Proposal(phase=Phase.STOPPED, stop=stop, signals=signals, warnings=warnings,
                     findings=tuple(Finding("relapse-signal", "warning",
-                                           f"{'Relapse' if s in signals else 'Warning sign'} after sirolimus stopped: "
-                                           f"{s.message}, {s.on.isoformat()}", (s.evidence,))
+                                           f"{'Relapse' if s in signals else 'Warning sign'} after sirolimus "
+                                           f"{when_stopped}: {s.message}, {s.on.isoformat()}", (s.evidence,))
                                    for s in (*signals, *warnings)))
     if not signals:
         return replace(base, reasons=("a warning sign after sirolimus was stopped: assess for relapse",))
-    signal = signals[-1]
-    effective = previously_effective(r.timeline, taper_start, signal.on, stop_counts=True)
+    return _restart(base, r, signals[-1], stop, watch.after_stop_signal_max_age_days)
+
+
+def _weight_at_stop(r: Readings, record: PatientRecord, stopped_on: date) -> float | None:
+    """The weight the stop rule's floor was judged with: the newest within `weight_max_age_days` before
+    the stop, else today's usable one (a child grows: decision 0021)."""
+    then = record.latest_weight(stopped_on, r.protocol.sanity.weight_max_age_days)
+    if then is not None:
+        return then.value
+    return r.weight.value if r.weight else None
+
+
+def _restart(base: Proposal, r: Readings, signal: RelapseSignal, stop: TaperStop, signal_max_age_days: int
+             ) -> Proposal:
+    """Rule 7 after the stop: a restart at the dose given before it, only after a completed taper and from
+    usable inputs; else what is missing (decisions 0018, 0020, 0021)."""
+    assert r.timeline is not None
+    effective = previously_effective(r.timeline, stop.taper_started_on, signal.on, stop_counts=True)
     missing: list[MissingData] = []
+    if stop.completed is False:
+        missing.append(MissingData(
+            f"why sirolimus was stopped on {stop.stopped_on.isoformat()}, day {stop.taper_days} of the taper, "
+            "before its end", "review the reason for the stop: a restart after a stop before the taper's end "
+            "is the clinician's decision, not the taper's rule 7"))
     toxicity = [c for c in r.eligibility.not_met if c.criterion_id == NO_TOXICITY]
     if toxicity:  # a restart over a recorded sirolimus toxicity is the clinician's call (review 2026-12-02)
         base = replace(base, findings=base.findings + (Finding(
@@ -290,14 +317,14 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
             "before any restart", toxicity[0].evidence),))
         missing.append(MissingData("a review of the recorded sirolimus toxicity",
                                    "review the AllergyIntolerance / AdverseEvent with the family before a restart"))
-    if (r.today - signal.on).days > watch.after_stop_signal_max_age_days:
-        missing.append(MissingData(f"a relapse sign from the last {watch.after_stop_signal_max_age_days} days",
+    if (r.today - signal.on).days > signal_max_age_days:
+        missing.append(MissingData(f"a relapse sign from the last {signal_max_age_days} days",
                                    "repeat platelets and fibrinogen; review the KHE Condition"))
     if effective is None or effective.daily_mg <= 0:
         missing.append(MissingData("the dose given before the stop", "check the sirolimus order history"))
     elif effective.formulation is None:  # decision 0020: never guessed
         missing.append(product_missing(f"the dose given before the stop (from {effective.on.isoformat()})"))
-    if missing or effective is None or r.weight is None:
+    if missing or effective is None or r.weight is None or stop.completed is not True:
         return replace(base, missing=tuple(missing),
                        reasons=("no restart dose is proposed until the inputs are usable",))
     back = regimen(effective.mg_per_administration, effective.per_day, product_of(effective), r.protocol.measuring)

@@ -206,3 +206,22 @@ def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
         due = earliest_step_day(timeline, not_before, proposed.daily_dose_mg, fraction, rules.window_days)
         step = TaperStep(due, proposed, fraction, rule, line)
     return replace(plan, step=step, solution_step=solution_step, reasons=tuple(reasons))
+
+
+def completed_by_stop(timeline: Sequence[DoseEvent], taper_start: date, stopped_on: date, rules: TaperRules,
+                      measuring: Measuring, weight_kg: float | None) -> bool | None:
+    """(choice, decision 0021) A stop completes the guided discontinuation when the taper's own rules
+    proposed it on the day it took effect, from the dose then in force: "The taper lasts at least 6
+    months" (rule 5) and the stop rule's last step (decision 0004), 2 weeks after the last change (rule 2).
+    A stop for toxicity at month 2 is not the taper's end. None: the record cannot tell (the dose's
+    product unknown, or no weight to judge the stop rule's floor with), which is never "completed"."""
+    before = tuple(e for e in timeline if e.on < stopped_on)
+    current = event_on(before, stopped_on)
+    if stopped_on < taper_start or current is None or current.daily_mg <= 0:
+        return False
+    if stopped_on < taper_start + timedelta(days=rules.min_taper_days):
+        return False  # rule 5, whatever the dose
+    plan = plan_taper(before, taper_start, (), rules, measuring, weight_kg, stopped_on)
+    if plan.phase is Phase.READY_TO_STOP:
+        return True
+    return None if current.formulation is None or weight_kg is None else False
