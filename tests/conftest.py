@@ -69,6 +69,17 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if _left_out_by_markexpr(collection_path, config) else None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that talks to the real FHIR server process (it uses `fhir_server`, directly or through
+    `fhir`/`seeded`) is `integration` and `slow`: out of the inner loop, always in CI. The rule reads the
+    fixtures, so a new e2e test cannot forget it. Runs before `-m` deselects (tryfirst)."""
+    for item in items:
+        if "fhir_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.slow)
+
+
 def require_service(name: str, reason: str) -> None:
     """Skip locally when an external service is missing, but fail in CI (CI=true)."""
     if IN_CI:
