@@ -25,6 +25,9 @@ from tests.e2e.support import (
     post_feedback,
 )
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 GUIDED = "khe-guided-discontinuation"
 
 SCENARIOS = [

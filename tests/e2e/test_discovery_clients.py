@@ -15,6 +15,9 @@ import pytest
 from cds_service.synthetic.seed import seed
 from tests.e2e.support import TODAY, load_request
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 PATIENT = "khe-maintenance-high"  # KHE maintenance (5-7 ng/mL), the latest trough above the range
 DISCOVERY_URL = "http://localhost/cds-services"
 

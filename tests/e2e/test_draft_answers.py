@@ -20,6 +20,9 @@ import pytest
 from cds_service.synthetic.seed import seed
 from tests.e2e.support import TODAY, call_hook, load_request, only_card, recommended, resource_of
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 HIGH, IHHE = "khe-maintenance-high", "ihhe-propranolol-failed"
 TABLET_05 = {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "905160",
              "display": "sirolimus 0.5 MG Oral Tablet [Rapamune]"}

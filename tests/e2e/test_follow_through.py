@@ -32,6 +32,9 @@ from tests.e2e.support import (
 )
 from tests.toolkit.helpers import run_json
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 GUIDED = "khe-guided-discontinuation"
 
 

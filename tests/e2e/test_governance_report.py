@@ -27,6 +27,9 @@ from cds_service.cli import main
 from tests.e2e.support import TODAY, call_hook, load_request, post_feedback, service_for
 from tests.support.app import make_app
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 RELAPSE = ("sandbox-patient-view.json", "khe-taper-relapse", {})
 STEP = ("ehr-order-select-mg.json", "khe-taper-step-due",
         {"dose": 0.25, "frequency": 2, "dose_text": "0.25 mg (0.25 mL) by mouth twice daily"})

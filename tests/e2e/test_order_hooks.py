@@ -25,6 +25,9 @@ from tests.e2e.support import (
     run,
 )
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 GUIDED, MAINTENANCE, IHHE = "khe-guided-discontinuation", "khe-maintenance", "ihhe-sequential-sirolimus"
 DRAFT_ID = "draft-sirolimus-1"
 

@@ -26,6 +26,9 @@ from tests.e2e.support import (
     seed_children,
 )
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 BORN = date(2020, 6, 1)
 
 CHILDREN: dict[str, Child] = {

@@ -23,6 +23,9 @@ from cds_service.clinical.decision import Phase
 from cds_service.clinical.protocols import KHE_GUIDED, load_protocols
 from tests.e2e.support import call_hook, e2e_app, load_request
 
+# They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 TAPER_PATIENTS = ("khe-taper-eligible", "khe-taper-step-due", "khe-taper-recent-step", "khe-taper-relapse")
 SHIPPED = {"cap": "10 %", "after_relapse": "5 %"}
 SITE = {"cap": "8 %", "after_relapse": "4 %"}
