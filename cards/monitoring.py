@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from cards import detail, resources
-from cards.common import Action, Card, CardKind, card, suggestion
+from cards.common import Action, Card, CardKind, Suggestion, card, suggestion
 from cards.dosing import finding_title, paused_summary
 from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
 from cds_service.clinical.decision import (
@@ -24,6 +24,7 @@ from cds_service.clinical.decision import (
     Phase,
     ProposedDose,
     ProtocolRef,
+    Severity,
 )
 from cds_service.clinical.protocols import (
     KHE_GUIDED,
@@ -77,18 +78,11 @@ def _trough_card(decision: Decision, item: MonitoringItem, url: str, today: date
         if overdue
         else fit(f"{name}: sirolimus trough due {when(due)}; draw before the morning dose")
     )
-    return card(
-        kind=CardKind(item.kind),
+    return _item_card(
+        decision, item, url,
         summary=summary,
         indicator="warning" if overdue else "info",
-        detail=detail.join(
-            [detail.md_text(item.message)],
-            detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
-        ),
-        protocol=decision.protocol,
-        decision_url=url,
+        sections=[[detail.md_text(item.message)]],
         suggestions=[
             suggestion(f"Order a sirolimus trough for {when(order_on)}", _trough(decision, order_on), recommended=True)
         ],
@@ -115,20 +109,15 @@ def _step_card(decision: Decision, item: MonitoringItem, url: str, today: date) 
                 recommended=True,
             )
         )
-    return card(
-        kind=CardKind(item.kind),
+    return _item_card(
+        decision, item, url,
         summary=summary,
         indicator="info",
-        detail=detail.join(
+        sections=[
             [detail.md_text(item.message)],
             detail.proposal(proposed) if proposed else [f"- {detail.md_text(r)}" for r in decision.no_proposal_reasons],
             detail.to_confirm(decision),
-            detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
-        ),
-        protocol=decision.protocol,
-        decision_url=url,
+        ],
         suggestions=suggestions,
     )
 
@@ -147,19 +136,11 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
     lines = [detail.md_text(item.message)]
     if switch:
         lines.append(f"Whole tablets cannot make this change (tablets are never split). {NOT_BIOEQUIVALENT}")
-    return card(
-        kind=CardKind(item.kind),
+    return _item_card(
+        decision, item, url,
         summary=summary,
         indicator="info",
-        detail=detail.join(
-            lines,
-            detail.proposal(proposed),
-            detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
-        ),
-        protocol=decision.protocol,
-        decision_url=url,
+        sections=[lines, detail.proposal(proposed)],
         suggestions=[
             suggestion(
                 f"Order {dose_short(proposed.regimen)}{switch}{change}",
@@ -233,19 +214,13 @@ def _eligible_card(decision: Decision, item: MonitoringItem, url: str, today: da
         # one line, not a list: the card stays short (issue #10); the criteria table is on the decision page
         lines.append("**To confirm before starting** (not in the record; starting the taper records your "
                      "confirmation): " + "; ".join(detail.md_text(c.text) for c in to_confirm) + ".")
-    return card(
-        kind=CardKind(item.kind),
+    return _item_card(
+        decision, item, url,
         summary=summary,
         indicator="info",
-        detail=detail.join(
-            lines,
-            detail.eligibility([result] if result else decision.eligibility),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
-        ),
-        protocol=decision.protocol,
-        decision_url=url,
+        sections=[lines, detail.eligibility([result] if result else decision.eligibility)],
         suggestions=suggestions,
+        troughs=False,
     )
 
 
@@ -289,21 +264,16 @@ def _relapse_card(decision: Decision, item: MonitoringItem, url: str, today: dat
         suggestions.append(
             suggestion(f"Return to {dose} (previously effective dose)", actions + _trough(decision), recommended=True)
         )
-    return card(
-        kind=CardKind(item.kind),
+    return _item_card(
+        decision, item, url,
         summary=summary,
         indicator="critical",
-        detail=detail.join(
+        sections=[
             [f"**{detail.md_text(item.message)}**"],
             detail.findings(decision.findings),
             detail.proposal(proposed, label="Previously effective dose") if proposed else [],
             [] if proposed else detail.missing(decision.missing_data),  # what keeps the dose from being found
-            detail.troughs(decision.troughs_used),
-            detail.schedule_lines(decision),
-            detail.protocol_lines(decision),
-        ),
-        protocol=decision.protocol,
-        decision_url=url,
+        ],
         suggestions=suggestions,
     )
 
@@ -358,6 +328,26 @@ def _stopped_early(decision: Decision) -> list[str]:
     return [f"Sirolimus was stopped on day {stop.taper_days} of the guided taper (began {began}), "
             f"before its end ({least}the stop rule's last step): not a completed guided discontinuation, so no "
             "restart dose is proposed."]
+
+
+def _item_card(decision: Decision, item: MonitoringItem, url: str, *, summary: str, indicator: Severity,
+               sections: list[list[str]], suggestions: list[Suggestion], troughs: bool = True) -> Card:
+    """An item's card: its own sections, then the troughs used (unless `troughs` is False), the projected
+    schedule and the protocol, in that order on every monitoring card."""
+    return card(
+        kind=CardKind(item.kind),
+        summary=summary,
+        indicator=indicator,
+        detail=detail.join(
+            *sections,
+            detail.troughs(decision.troughs_used) if troughs else [],
+            detail.schedule_lines(decision),
+            detail.protocol_lines(decision),
+        ),
+        protocol=decision.protocol,
+        decision_url=url,
+        suggestions=suggestions,
+    )
 
 
 def _trough(decision: Decision, on: date | None = None) -> list[Action]:
