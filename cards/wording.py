@@ -12,14 +12,15 @@ from __future__ import annotations
 from datetime import date
 
 from cds_service.clinical.decision import DoseRegimen, ProposedDose
+from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE
 
 MINUS = "\u2212"  # a real minus sign: "−10 %" cannot be misread as a hyphenated range
 SUMMARY_MAX = 139  # CDS Hooks: summary "<140 characters"
 
 PROTOCOL_SHORT_NAMES = {
-    "khe-guided-discontinuation": "KHE taper",
-    "khe-maintenance": "KHE maintenance",
-    "ihhe-sequential-sirolimus": "IHHE sirolimus",
+    KHE_GUIDED: "KHE taper",
+    KHE_MAINTENANCE: "KHE maintenance",
+    IHHE_SEQUENTIAL: "IHHE sirolimus",
 }
 
 # Read after the protocol's short name: "KHE taper step: ...", "IHHE sirolimus start: ...". The taper's
