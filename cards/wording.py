@@ -151,14 +151,6 @@ def fit(*candidates: str) -> str:
     return cut + "\u2026"
 
 
-def md_cell(value: object) -> str:
-    """A Markdown table cell: no pipes or line breaks to break the table."""
-    text = str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ").strip()
-    for char in "<>[]`":
-        text = text.replace(char, "\\" + char)
-    return text or "–"
-
-
 def _ml(regimen: DoseRegimen) -> str:
     ml = regimen.ml_per_administration
     if ml is None:

@@ -92,8 +92,6 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 def _http_url(value: Any, key: str) -> str:

@@ -16,7 +16,6 @@ from scipy.optimize import minimize_scalar
 from .model import Child, Dose, FloatArray, concentrations_ascending, dose_arrays, steady_state_trough
 from .priors import Prior
 
-Z80 = 1.2815515655446004  # standard normal 90th centile: two-sided 80 % interval
 _SAMPLES = 4000
 
 

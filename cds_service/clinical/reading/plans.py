@@ -13,7 +13,6 @@ EXCLUSION_VALUESETS = (
     "excl-haematological", "excl-solid-tumour", "excl-hypertension", "excl-diabetes",
     "excl-adrenal-insufficiency", "excl-neurological", "excl-cardiopulmonary", "excl-infection",
 )
-NCT_SYSTEM = "https://clinicaltrials.gov"
 
 
 def read_conditions(conditions: list[dict[str, Any]], unusable: list[Unusable]

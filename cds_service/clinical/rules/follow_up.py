@@ -17,9 +17,6 @@ from datetime import date, timedelta
 from ..decision import ProposedDose
 from ..reading.timeline import DoseEvent
 
-FOLLOW_UP_MIN_DAYS = 7  # label: "7-14 days"
-FOLLOW_UP_MAX_DAYS = 14
-
 
 @dataclass(frozen=True, kw_only=True)
 class TroughClock:
