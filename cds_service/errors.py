@@ -28,6 +28,10 @@ The adapters raise their own errors, each caught at one place that turns it into
     clinical.errors.ClinicalError        the clinical core's own (never a patient's data, which becomes
     └── ProtocolDataError                MissingData and findings): a protocol file fails its schema;
                                          service/data_files.py -> one line at start-up (serve, check, plan)
+    clinical.pk.fit.ModelUnusable        the PK model cannot be used for this child: clinical/pk/informed.py ->
+                                         the model's one line on the card and page (the decision stands; never HTTP)
+    cli.local_fhir.FhirServerMissing     sekmet-fhir is not installed: cli/demo.py -> ConfigError, one line
+      (RuntimeError)                     and the install hint (never HTTP)
     cli.common.ToolkitError              a CLI command failed: one line on stderr and `status` as the
                                          exit status (never HTTP)
     synthetic.seed.SeedError             `seed` could not upload a scenario: one line on stderr, exit 1

@@ -38,3 +38,26 @@ def test_a_proposed_dose_rule_is_compared_with_the_rule_enum_never_a_string() ->
                                                        for s in sides):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, "compare with clinical.decision.Rule: " + ", ".join(found)
+
+
+def test_no_leading_underscore_name_is_imported_from_another_module() -> None:
+    """A leading underscore says "only this module uses it" (issue #14); importing one across modules
+    hides a dependency the module's public names do not show."""
+    private = [f"{path.relative_to(ROOT)}:{node.lineno} {alias.name} from {node.module}"
+               for path, tree in _trees("cds_service", "cards") for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) for alias in node.names
+               if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not private, "make it public, or move the caller: " + "; ".join(private)
+
+
+def test_every_error_class_is_in_the_tree_of_errors_py_with_where_it_is_answered() -> None:
+    """cds_service/errors.py lists every error the service raises on purpose and where each becomes an
+    HTTP answer or an exit status (issue #14 item 6): a new error class must be added there."""
+    tree_text = ast.get_docstring(ast.parse((ROOT / "cds_service/errors.py").read_text(encoding="utf-8"))) or ""
+    unlisted = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+                for path, tree in _trees("cds_service", "cards") for node in ast.walk(tree)
+                if isinstance(node, ast.ClassDef)
+                and any(ast.unparse(base).endswith(("Error", "Exception", "Refused", "Rejected", "FhirFetchError"))
+                        for base in node.bases)
+                and node.name not in tree_text]
+    assert not unlisted, "add to the tree in cds_service/errors.py: " + "; ".join(unlisted)
