@@ -29,7 +29,7 @@ SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 SMART_R4_SANDBOX = "https://launch.smarthealthit.org/v/r4/fhir"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Issuer:
     """An EHR allowed to call us: its `iss` and where its public keys come from."""
 
@@ -38,7 +38,7 @@ class Issuer:
     jwks_file: Path | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AuthSettings:
     require_jwt: bool = True
     issuers: tuple[Issuer, ...] = ()  # no issuer is trusted unless configured (issue #12)
@@ -51,7 +51,7 @@ class AuthSettings:
     jwks_min_refresh_seconds: int = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FhirSettings:
     allowed_servers: tuple[str, ...] = (SMART_R4_SANDBOX,)
     timeout_seconds: float = 5.0
@@ -59,7 +59,7 @@ class FhirSettings:
     max_response_bytes: int = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LimitSettings:
     max_body_bytes: int = 2 * 1024 * 1024
     max_json_depth: int = 40
@@ -68,7 +68,7 @@ class LimitSettings:
     max_string_length: int = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatabaseSettings:
     """Bounds on every wait for the database (seconds): beyond them a request is answered 503."""
 
@@ -77,7 +77,7 @@ class DatabaseSettings:
     statement_timeout_seconds: float = 3.0  # any one statement, commit included
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     # None: the URL is taken from each request's Host (fine for a trial; set it in production,
     # where a proxy sits in front, so that the JWT `aud` check cannot be steered by a Host header).

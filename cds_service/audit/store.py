@@ -86,7 +86,7 @@ seen_tokens = Table(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DecisionRecord:
     id: str
     created_at: dt.datetime

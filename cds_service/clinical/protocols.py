@@ -49,7 +49,7 @@ def period(days: int, *, adjective: bool = False) -> str:
     return f"{count} {unit}" + ("" if count == 1 else "s")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TroughRules:
     steady_state_days: int  # "hold a dose for 7-14 days"; KHE: "2 weeks" between reductions
     max_age_days: int  # (choice) a trough older than this is stale
@@ -62,7 +62,7 @@ class TroughRules:
     follow_up_days: int = 14
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Measuring:
     solution_mg_per_ml: float
     solution_step_ml: float  # (choice) 0.01 mL on a 1 mL oral syringe
@@ -79,7 +79,7 @@ class Measuring:
         return min(self.tablet_strengths_mg)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SanityLimits:
     max_mg_per_kg_day: float
     max_daily_mg: float
@@ -128,7 +128,7 @@ class TaperRules:
                 f"of at most {share(self.after_relapse_max_reduction_fraction)} a month may be considered.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Protocol:
     ref: ProtocolRef
     disease_valueset: str
@@ -166,8 +166,8 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
     target = data.get("target_trough_ng_ml")
     titration = data.get("titration", {"aim": "midpoint", "protocol_line": ""})
     return Protocol(
-        ref=ProtocolRef(data["protocol_id"], data["title"], data["version"], data["plan_definition_url"],
-                        data["registration"]),
+        ref=ProtocolRef(protocol_id=data["protocol_id"], title=data["title"], version=data["version"],
+                        plan_definition_url=data["plan_definition_url"], registration=data["registration"]),
         disease_valueset=data["disease_valueset"],
         default_arm=data["default_arm"],
         target_low_ng_ml=target["low"] if target else None,
@@ -177,16 +177,19 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
         titration_max_fold_change=titration.get("max_fold_change"),
         starting_dose_mg_per_kg_day=data.get("starting_dose_mg_per_kg_day"),
         starting_administrations_per_day=data.get("starting_administrations_per_day", 2),
-        trough=TroughRules(t["steady_state_days"], t["max_age_days"], t["plausible_max_ng_ml"],
-                           t["monitoring_interval_days"], tuple(t["accepted_statuses"]),
-                           tuple(t["non_trough_markers"]), plausible_min_ng_ml=t["plausible_min_ng_ml"],
-                           follow_up_days=t["follow_up_days"]),
-        measuring=Measuring(m["solution_mg_per_ml"], m["solution_step_ml"],
-                            tuple(sorted(m["tablet_strengths_mg"], reverse=True)),
+        trough=TroughRules(steady_state_days=t["steady_state_days"], max_age_days=t["max_age_days"],
+                           plausible_max_ng_ml=t["plausible_max_ng_ml"],
+                           monitoring_interval_days=t["monitoring_interval_days"],
+                           accepted_statuses=tuple(t["accepted_statuses"]),
+                           non_trough_markers=tuple(t["non_trough_markers"]),
+                           plausible_min_ng_ml=t["plausible_min_ng_ml"], follow_up_days=t["follow_up_days"]),
+        measuring=Measuring(solution_mg_per_ml=m["solution_mg_per_ml"], solution_step_ml=m["solution_step_ml"],
+                            tablet_strengths_mg=tuple(sorted(m["tablet_strengths_mg"], reverse=True)),
                             tablet_exposure_vs_solution=m.get("tablet_exposure_vs_solution", 1.0),
                             exposure_source=m.get("exposure_source", "")),
-        sanity=SanityLimits(s["max_mg_per_kg_day"], s["max_daily_mg"], s["weight_max_age_days"],
-                            s["tenfold_ratio_low"], s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],
+        sanity=SanityLimits(max_mg_per_kg_day=s["max_mg_per_kg_day"], max_daily_mg=s["max_daily_mg"],
+                            weight_max_age_days=s["weight_max_age_days"], tenfold_ratio_low=s["tenfold_ratio_low"],
+                            tenfold_ratio_high=s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],
                             max_weight_change_fraction=s["max_weight_change_fraction"],
                             weight_jump_window_days=s["weight_jump_window_days"],
                             weight_for_age_kg=tuple((b["age_from_days"], b["age_to_days"], float(b["min_kg"]),

@@ -37,7 +37,8 @@ def censored(value: float, comparator: str, on: date = date(2026, 11, 15)) -> di
 
 
 def level(value: float | None, comparator: str | None = None, unit: str | None = "ng/mL") -> Trough:
-    return Trough("Observation/t", date(2026, 11, 15), value, value, unit, "final", None, "", comparator)
+    return Trough(resource="Observation/t", drawn_on=date(2026, 11, 15), value_ng_ml=value, original_value=value,
+                  original_unit=unit, status="final", method=None, sample_text="", comparator=comparator)
 
 
 # --- 1. censored levels ("<2 ng/mL") are bounds, never values -----------------------------------------

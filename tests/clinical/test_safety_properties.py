@@ -136,24 +136,31 @@ def records(draw: st.DrawFn) -> PatientRecord:
     factor = {"ng/mL": 1.0, "ug/L": 1.0, "nmol/L": 0.914}.get(unit or "")
     taper = draw(st.booleans())
     doses = (
-        DosePeriod("MedicationRequest/a", START, TODAY - timedelta(days=change_days_ago), "completed",
-                   mg * 1.1, 2, "solution", 1.0, mg * 1.1, None, ()),
-        DosePeriod("MedicationRequest/b", TODAY - timedelta(days=change_days_ago), None, "active",
-                   mg, 2, "solution", 1.0, mg, None, ()),
+        DosePeriod(resource="MedicationRequest/a", start=START, end=TODAY - timedelta(days=change_days_ago),
+                   status="completed", mg_per_administration=mg * 1.1, administrations_per_day=2,
+                   formulation="solution", strength_mg=1.0, ml_per_administration=mg * 1.1,
+                   tablets_per_administration=None, problems=()),
+        DosePeriod(resource="MedicationRequest/b", start=TODAY - timedelta(days=change_days_ago), end=None,
+                   status="active", mg_per_administration=mg, administrations_per_day=2, formulation="solution",
+                   strength_mg=1.0, ml_per_administration=mg, tablets_per_administration=None, problems=()),
     )
     from cds_service.clinical.reading.facts import CarePlanFact
 
-    plans = (CarePlanFact("CarePlan/c", (GUIDED.ref.plan_definition_url,), "active",
-                          TODAY - timedelta(days=draw(st.integers(0, 400))), None),) if taper else ()
+    plans = (CarePlanFact(resource="CarePlan/c", canonicals=(GUIDED.ref.plan_definition_url,), status="active",
+                          period_start=TODAY - timedelta(days=draw(st.integers(0, 400))), period_end=None),
+             ) if taper else ()
     return PatientRecord(
         patient_id="p", birth_date=date(2020, 1, 1), sex="female",
         weights_kg=(Measurement(weight_kg, weight_kg, "kg", TODAY - timedelta(days=1), "Observation/w"),),
         heights_cm=(),
-        troughs=(Trough("Observation/t", TODAY - timedelta(days=drawn_days_ago),
-                        None if factor is None else value * factor, value, unit, status, None, text),),
+        troughs=(Trough(resource="Observation/t", drawn_on=TODAY - timedelta(days=drawn_days_ago),
+                        value_ng_ml=None if factor is None else value * factor, original_value=value,
+                        original_unit=unit, status=status, method=None, sample_text=text),),
         labs=(), sirolimus_doses=doses, propranolol=(), interacting_drugs=(),
-        conditions=(ConditionFact("Condition/k", ("khe",), "Orphanet 2122", True, "remission", None,
-                                  date(2022, 1, 1), date(2022, 1, 1), None),),
+        conditions=(ConditionFact(resource="Condition/k", valuesets=("khe",), how="Orphanet 2122", specific=True,
+                                  clinical_status="remission", verification_status=None,
+                                  recorded_on=date(2022, 1, 1), abatement_on=date(2022, 1, 1),
+                                  broad_without_text=None),),
         conditions_read=1, careplans=plans, research_subjects=(), consents=(), toxicities=(),
         no_known_allergy_statements=(), allergy_records_read=0, unusable=(),
     )

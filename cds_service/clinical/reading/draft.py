@@ -24,7 +24,7 @@ _TABLETS_LISTED_AT_MOST = 100  # a representation bound, not a clinical limit
 _ML_TEXT = re.compile(r"(\d+(?:[.,]\d+)?)\s*ml\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DraftOrder:
     resource_id: str | None
     kind: DraftKind

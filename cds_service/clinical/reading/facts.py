@@ -29,7 +29,7 @@ class Measurement:
     resource: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Trough:
     resource: str
     drawn_on: date
@@ -55,7 +55,7 @@ class LabResult:
     ref_high: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DosePeriod:
     """One sirolimus order: its dose and the dates it was in force."""
 
@@ -89,7 +89,7 @@ class DrugExposure:
     severity: str | None  # for interacting drugs: "avoid" / "caution"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConditionFact:
     resource: str
     valuesets: tuple[str, ...]  # every ValueSet the code matched (e.g. ("khe",))
@@ -102,7 +102,7 @@ class ConditionFact:
     broad_without_text: str | None  # a broad code present without supporting text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CarePlanFact:
     resource: str
     canonicals: tuple[str, ...]
@@ -111,7 +111,7 @@ class CarePlanFact:
     period_end: date | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResearchSubjectFact:
     resource: str
     arm: str | None

@@ -59,8 +59,9 @@ def read_careplans(careplans: list[dict[str, Any]], unusable: list[Unusable]) ->
         if not canonicals or not is_valid(plan, unusable):
             continue
         period = p if isinstance(p := plan.get("period"), dict) else {}
-        result.append(CarePlanFact(ref(plan), tuple(str(c) for c in canonicals), str(plan.get("status")),
-                                   parse_date(period.get("start")), parse_date(period.get("end"))))
+        result.append(CarePlanFact(resource=ref(plan), canonicals=tuple(str(c) for c in canonicals),
+                                   status=str(plan.get("status")), period_start=parse_date(period.get("start")),
+                                   period_end=parse_date(period.get("end"))))
     return tuple(result)
 
 
@@ -74,9 +75,9 @@ def read_research_subjects(subjects: list[dict[str, Any]], unusable: list[Unusab
         identifier = i if isinstance(i := study.get("identifier"), dict) else {}
         period = p if isinstance(p := subject.get("period"), dict) else {}
         result.append(ResearchSubjectFact(
-            ref(subject), subject.get("assignedArm"), str(subject.get("status")),
-            identifier.get("value") or study.get("display") or study.get("reference"),
-            parse_date(period.get("start")),
+            resource=ref(subject), arm=subject.get("assignedArm"), status=str(subject.get("status")),
+            study=identifier.get("value") or study.get("display") or study.get("reference"),
+            period_start=parse_date(period.get("start")),
         ))
     return tuple(result)
 

@@ -24,7 +24,7 @@ ORPHANET = "http://www.orpha.net"
 PREFIX_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CodeMatch:
     valueset: str
     system: str
@@ -114,12 +114,14 @@ def match_concept(name: str, concept: Any) -> CodeMatch | None:
             form, strength = _strength(entry) if entry else (None, None)
             label = f"{_system_label(system)} {coding['code']}"
             if not inc.needs_text:
-                return CodeMatch(name, system, code, coding.get("display"), True, label, form, strength,
-                                 _severity(entry) if entry else None)
+                return CodeMatch(valueset=name, system=system, code=code, display=coding.get("display"),
+                                 specific=True, how=label, form=form, strength_mg=strength,
+                                 severity=_severity(entry) if entry else None)
             found = next((t for t in inc.needs_text if t.lower() in text), None)
             if found and broad is None:
-                broad = CodeMatch(name, system, code, coding.get("display"), False,
-                                  f"{label} (a broad code) with text '{found}'", form, strength)
+                broad = CodeMatch(valueset=name, system=system, code=code, display=coding.get("display"),
+                                  specific=False, how=f"{label} (a broad code) with text '{found}'", form=form,
+                                  strength_mg=strength)
     return broad
 
 
