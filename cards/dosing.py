@@ -273,7 +273,7 @@ def _alternative_suggestion(
     confirming = detail.confirming(decision)  # a reduction with a protecting criterion unknown (0019)
     if alternative.kind == "keep_current":
         label, why = f"Keep the current dose: {dose}", "keep the current dose"
-    elif alternative.kind == "five_percent_step":
+    elif alternative.kind == "smaller_step":
         label = f"Smaller step: {dose}{suffix}{confirming}"
         why = f"a {smaller_step(decision.protocol)}{suffix}{confirming}"
     else:

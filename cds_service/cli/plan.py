@@ -35,7 +35,7 @@ from cds_service.clinical.decision import Decision, Phase, ScheduleStep
 from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, load_protocols, period, share
 
 CHART_SUFFIXES = (".png", ".svg")
-TAPER_PHASES = {Phase.TAPERING, Phase.FIVE_PERCENT, Phase.READY_TO_STOP}
+TAPER_PHASES = {Phase.TAPERING, Phase.TAPERING_AFTER_RELAPSE, Phase.READY_TO_STOP}
 
 
 def phase_words(phase: Phase) -> str:
@@ -56,7 +56,7 @@ def phase_words(phase: Phase) -> str:
         Phase.TAPERING: f"in the KHE guided discontinuation ({step} steps)",
         Phase.RETURNED_AFTER_RELAPSE: "back on the previously effective dose after a possible relapse",
         Phase.STABILISING: f"in the {stabilisation} stabilisation after a relapse",
-        Phase.FIVE_PERCENT: f"in the KHE guided discontinuation, {after} steps after a relapse",
+        Phase.TAPERING_AFTER_RELAPSE: f"in the KHE guided discontinuation, {after} steps after a relapse",
         Phase.READY_TO_STOP: "at the end of the KHE guided discontinuation (the stop rule is met)",
         Phase.STOPPED: "off sirolimus after the taper",
     }

@@ -94,7 +94,7 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
     elif a.signals or a.warnings:
         what = "; ".join(s.message for s in (*a.signals, *a.warnings))
         items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, today, f"possible relapse during taper: {what}"))
-    if d.phase in {Phase.TAPERING, Phase.FIVE_PERCENT, Phase.READY_TO_STOP} and d.next_step_due is not None \
+    if d.phase in {Phase.TAPERING, Phase.TAPERING_AFTER_RELAPSE, Phase.READY_TO_STOP} and d.next_step_due is not None \
             and d.next_step_due <= today and not a.signals:
         items.append(MonitoringItem(MonitoringKind.TAPER_STEP_DUE, d.next_step_due,
                                     "taper step due" if d.phase is not Phase.READY_TO_STOP else

@@ -13,7 +13,7 @@ words them. Dates are `datetime.date`; every number carries its unit in its name
     ├── current_dose: DoseRegimen | None    (None also when the order's product is unknown: decision 0020)
     ├── draft_check: DraftCheck | None      the draft: follows / departs / dangerous, predicted trough
     ├── proposed_dose: ProposedDose | None  (None -> no_proposal_reasons says why)
-    ├── alternatives: tuple[Alternative]    keep current / 5 % step / solution equivalent
+    ├── alternatives: tuple[Alternative]    keep current / smaller step / solution equivalent
     ├── next_trough_due, trough_overdue_since, next_step_due: date | None
     ├── taper_stop: TaperStop | None        stopped after the taper began: completed or not (0018, 0021)
     ├── findings: tuple[Finding]            code, severity, message, evidence
@@ -50,7 +50,7 @@ class Phase(enum.StrEnum):
     TAPERING = "tapering"  # KHE guided discontinuation, rules 1-5 (10 % steps)
     RETURNED_AFTER_RELAPSE = "returned_after_relapse"  # rule 7, back on the effective dose
     STABILISING = "stabilising"  # rule 8, the 3-month stabilisation
-    FIVE_PERCENT = "five_percent"  # rule 8, reductions of at most 5 % a month
+    TAPERING_AFTER_RELAPSE = "tapering_after_relapse"  # rule 8, smaller reductions after the stabilisation
     READY_TO_STOP = "ready_to_stop"  # the stop rule (choice) is met
     STOPPED = "stopped"  # no sirolimus in force after a taper
 
@@ -259,7 +259,7 @@ class TaperStop:
 
 @dataclass(frozen=True)
 class Alternative:
-    kind: Literal["keep_current", "five_percent_step", "solution_equivalent", "stop"]
+    kind: Literal["keep_current", "smaller_step", "solution_equivalent", "stop"]
     dose: ProposedDose | None
     note: str
     then: str = ""  # what follows the alternative, on its own (stop: "monitor the trough and platelets monthly")

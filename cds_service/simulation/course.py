@@ -323,7 +323,7 @@ def _change_withheld(seen: Decision, day: date) -> bool:
     band = seen.protocol is not None and seen.phase in {Phase.MAINTENANCE, Phase.SEQUENTIAL}
     if band and level is not None and level.value_ng_ml is not None:
         return True
-    return seen.phase in {Phase.TAPERING, Phase.FIVE_PERCENT} and seen.next_step_due is not None \
+    return seen.phase in {Phase.TAPERING, Phase.TAPERING_AFTER_RELAPSE} and seen.next_step_due is not None \
         and seen.next_step_due <= day
 
 

@@ -150,7 +150,7 @@ def taper_step(**changes: Any) -> Decision:
             Alternative(
                 "keep_current", proposed(solution(0.8), 0.0, rule="keep_current_dose"), "keep 0.8 mg twice daily"
             ),
-            Alternative("five_percent_step", proposed(solution(0.76), -5.0), "a gentler step"),
+            Alternative("smaller_step", proposed(solution(0.76), -5.0), "a gentler step"),
         ),
         "next_trough_due": date(2026, 12, 6),
         "next_step_due": date(2026, 12, 22),

@@ -77,7 +77,7 @@ def test_dose_is_stated_in_words_in_label_and_description():
     assert "0.72 mg (0.72 mL of 1 mg/mL oral solution) by mouth twice daily" in update["description"]
 
 
-def test_alternatives_keep_current_and_five_percent_each_carry_their_dose():
+def test_alternatives_keep_current_and_smaller_step_each_carry_their_dose():
     card = one_card(taper_step(), solution_draft())
     doses = {
         s["label"]: a["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"]

@@ -246,7 +246,7 @@ def test_after_stabilisation_steps_are_5_percent() -> None:
     # returned to 0.9 on 2026-08-01 (113 days ago); 0.9 x 0.95 = 0.855 -> 0.4275 mL -> 0.43 mL bid = 0.86
     orders = [*RELAPSE_ORDERS, (date(2026, 8, 1), 0.45)]
     d = run(taper(date(2025, 6, 1), orders, (date(2026, 11, 15), 5.0)))
-    assert d.phase is Phase.FIVE_PERCENT
+    assert d.phase is Phase.TAPERING_AFTER_RELAPSE
     assert d.proposed_dose is not None and d.proposed_dose.daily_dose_mg == pytest.approx(0.86)
     assert d.proposed_dose.rule == "taper_step_rule_8"
 

@@ -92,7 +92,7 @@ def test_taper_step_from_a_sandbox_draft_in_ml_once_daily(client: Any, db: Any, 
     assert isinstance(update["reasonCode"], list) and isinstance(update["category"], list)
 
 
-def test_taper_step_card_offers_a_five_percent_step_as_an_alternative(client: Any, db: Any, fhir: Any) -> None:
+def test_taper_step_card_offers_a_smaller_step_as_an_alternative(client: Any, db: Any, fhir: Any) -> None:
     """Issue #4: alternatives are "keep current dose; a 5 % step where the protocol allows it". During
     the 10 % taper a 5 % step is within rule 1: 0.50 x 0.95 = 0.475 mg/day -> 0.2375 mg per dose -> 0.24 mg
     twice daily (0.48 mg/day, -4 %, rounded up to stay within 5 %)."""
@@ -102,19 +102,19 @@ def test_taper_step_card_offers_a_five_percent_step_as_an_alternative(client: An
     assert (0.24, 2) in dose_updates(card), f"no 5 % step among {dose_updates(card)}"
 
 
-def test_rule_8_five_percent_step_after_relapse_and_stabilisation(client: Any, db: Any, fhir: Any) -> None:
-    """e2e-five-percent: back on the previously effective 0.40 mg twice daily since D-190 (platelets 85 on
+def test_rule_8_step_after_relapse_and_stabilisation(client: Any, db: Any, fhir: Any) -> None:
+    """e2e-after-relapse: back on the previously effective 0.40 mg twice daily since D-190 (platelets 85 on
     D-195), so the 3-month stabilisation (91 days) is over: rule 8, at most 5 %: 0.80 x 0.95 = 0.76 mg/day
     = 0.38 mg twice daily (-5 %); trough 5.2 ng/mL on D-10; the step changes the dose today, so the next trough is D+14
     (label: hold 7-14 days, then measure; decision 0015), not the monthly D+20."""
-    cards = run(client, db, fhir, "ehr-order-sign-mg.json", "e2e-five-percent", protocol=GUIDED,
+    cards = run(client, db, fhir, "ehr-order-sign-mg.json", "e2e-after-relapse", protocol=GUIDED,
                 dose=0.4, frequency=2, dose_text="0.4 mg (0.4 mL) by mouth twice daily")
     card = only_card(cards)
     assert card["indicator"] == "info"
     best = recommended(card)
     check_dose(resource_of(best, "MedicationRequest", "update"), mg=0.38, per_day=2,
-               patient_id="e2e-five-percent", draft_id=DRAFT_ID)
-    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(14), patient_id="e2e-five-percent")
+               patient_id="e2e-after-relapse", draft_id=DRAFT_ID)
+    check_trough(resource_of(best, "ServiceRequest", "create"), due=day(14), patient_id="e2e-after-relapse")
     assert (0.4, 2) in dose_updates(card)  # keep the current dose
     assert all(mg >= 0.38 for mg, _ in dose_updates(card)), "nothing below the 5 % step"
 

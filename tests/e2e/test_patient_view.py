@@ -62,9 +62,9 @@ def test_trough_overdue(client: Any, db: Any, fhir: Any) -> None:
     # khe-taper-step-due: last step D-33 (rules 1-2: 30-day window) -> due D-3; 0.25 x 0.9 = 0.225 -> 0.23 mg
     # twice daily (rounded up to stay within 10 %); a step today -> trough D+14 (hold 7-14 days, decision 0015).
     ("khe-taper-step-due", 0.23, -3),
-    # e2e-five-percent: returned to 0.40 mg twice daily on D-190; rule 8 after 91 days -> due D-99;
+    # e2e-after-relapse: returned to 0.40 mg twice daily on D-190; rule 8 after 91 days -> due D-99;
     # 0.40 x 0.95 = 0.38 mg twice daily; a step today -> trough D+14.
-    ("e2e-five-percent", 0.38, -99),
+    ("e2e-after-relapse", 0.38, -99),
 ])
 def test_taper_step_due(client: Any, db: Any, fhir: Any, patient_id: str, mg: float, step_due: int) -> None:
     cards = run(client, db, fhir, "ehr-patient-view.json", patient_id, protocol=GUIDED)

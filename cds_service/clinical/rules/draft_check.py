@@ -74,7 +74,7 @@ class DraftFacts:
     weight_kg: float | None
     phase: Phase | None
     proposed: ProposedDose | None
-    allowed: tuple[ProposedDose, ...]  # the protocol's alternatives (keep, 5 % step, solution)
+    allowed: tuple[ProposedDose, ...]  # the protocol's alternatives (keep, smaller step, solution)
     draft_findings: tuple[Finding, ...]
 
 

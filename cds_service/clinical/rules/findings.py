@@ -13,7 +13,7 @@ from ..reading.timeline import DoseEvent, max_dose_in_window
 from .dosing import sanity_problems, tenfold_apart
 from .relapse import RelapseSignal
 
-TAPER_PHASES = {Phase.TAPERING, Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING, Phase.FIVE_PERCENT,
+TAPER_PHASES = {Phase.TAPERING, Phase.RETURNED_AFTER_RELAPSE, Phase.STABILISING, Phase.TAPERING_AFTER_RELAPSE,
                 Phase.READY_TO_STOP}
 
 

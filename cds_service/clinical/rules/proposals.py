@@ -185,7 +185,7 @@ def _due_step(plan: TaperPlan, step: TaperStep, current: DoseEvent, r: Readings,
         alternatives.append(keep)
     smaller = smaller_step(current, step, r.protocol, trough, weight_kg)
     if smaller is not None and safe is not None:
-        alternatives.append(Alternative("five_percent_step", smaller, "a smaller step, within the protocol's cap"))
+        alternatives.append(Alternative("smaller_step", smaller, "a smaller step, within the protocol's cap"))
     return Proposal(phase=plan.phase, dose=safe, alternatives=tuple(alternatives))
 
 

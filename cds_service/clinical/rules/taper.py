@@ -150,7 +150,7 @@ def _phase(last_return_on: date | None, taper_start: date, rules: TaperRules, to
         return Phase.TAPERING, rules.max_reduction_fraction, taper_start
     days = (today - last_return_on).days
     phase = (Phase.RETURNED_AFTER_RELAPSE if days < rules.min_days_between_changes
-             else Phase.STABILISING if days < rules.stabilisation_days else Phase.FIVE_PERCENT)
+             else Phase.STABILISING if days < rules.stabilisation_days else Phase.TAPERING_AFTER_RELAPSE)
     return phase, rules.after_relapse_max_reduction_fraction, last_return_on + timedelta(days=rules.stabilisation_days)
 
 
