@@ -61,14 +61,34 @@ def test_serve_check_and_plan_stop_with_one_line_and_exit_2(command, profiles: P
     assert len(err) == 1 and err[0].startswith("data file error: ") and "ihhe-sequential-sirolimus.json" in err[0]
 
 
-def test_the_tablet_exposure_is_one_number_in_the_protocols_and_the_pk_priors(profiles: Path) -> None:
-    """Review 2026-12-02: the draft check (protocol `measuring.tablet_exposure_vs_solution`) and the PK
-    model (prior `relative_bioavailability`) must use the same tablet/solution exposure; a site changing
-    one alone would have the card's linear line and its model line disagree about the same switch."""
-    path = profiles / "protocols" / "khe-maintenance.json"
+@pytest.mark.parametrize(("folder", "name", "key_path", "value"), [
+    ("protocols", "khe-maintenance", ("measuring", "tablet_exposure_vs_solution"), 1.2),
+    ("protocols", "ihhe-sequential-sirolimus", ("measuring", "exposure_source"), "a site's label"),
+    ("pk-priors", "chen-2020-khe", ("relative_bioavailability",), {"solution": 1.0, "tablet": 1.2}),
+])
+def test_the_tablet_exposure_is_one_number_and_a_files_own_copy_is_refused(
+        profiles: Path, folder: str, name: str, key_path: tuple[str, ...], value: object) -> None:
+    """Review 2026-12-02 and finding 4 (#14): the draft check, the solution proposals (protocols) and the PK
+    model (priors) use one tablet/solution exposure, kept in pharmacology/sirolimus.json (decision 0023); a
+    site that puts its own figure into one file would have the card's linear line and its model line
+    disagree about the same switch, so such a file stops start-up in one line naming where the number lives."""
+    path = profiles / folder / f"{name}.json"
     data = json.loads(path.read_text())
-    data["measuring"]["tablet_exposure_vs_solution"] = 1.2
+    target = data
+    for key in key_path[:-1]:
+        target = target[key]
+    target[key_path[-1]] = value
     path.write_text(json.dumps(data))
     problem = data_files.first_data_problem(profiles)
-    assert problem is not None and "khe-maintenance.json" in problem and "tablet_exposure_vs_solution" in problem
-    assert "relative_bioavailability" in problem
+    assert problem is not None and "\n" not in problem
+    assert f"{name}.json" in problem and "/".join(key_path) in problem
+    assert "pharmacology/sirolimus.json" in problem and "remove it here" in problem
+
+
+def test_a_broken_pharmacology_file_is_named(profiles: Path) -> None:
+    path = profiles / "pharmacology" / "sirolimus.json"
+    data = json.loads(path.read_text())
+    data["tablet_exposure_vs_solution"] = "1.27"
+    path.write_text(json.dumps(data))
+    problem = data_files.first_data_problem(profiles)
+    assert problem is not None and "sirolimus.json" in problem and "tablet_exposure_vs_solution" in problem

@@ -15,6 +15,7 @@ from fhir_profiles import load_json, schema_problems
 
 from .decision import ProtocolRef
 from .errors import ProtocolDataError
+from .pharmacology import load_pharmacology, refuse_own_copy
 
 IHHE_SEQUENTIAL = "ihhe-sequential-sirolimus"
 KHE_MAINTENANCE = "khe-maintenance"
@@ -67,8 +68,8 @@ class Measuring:
     solution_mg_per_ml: float
     solution_step_ml: float  # (choice) 0.01 mL on a 1 mL oral syringe
     tablet_strengths_mg: tuple[float, ...]
-    tablet_exposure_vs_solution: float = 1.0  # trough on tablets / trough on the same mg of solution
-    exposure_source: str = ""
+    tablet_exposure_vs_solution: float  # trough on tablets / same mg of solution (pharmacology file, 0023)
+    exposure_source: str
 
     @property
     def solution_step_mg(self) -> float:
@@ -158,7 +159,10 @@ class Protocol:
 
 
 def parse_protocol(data: dict[str, Any]) -> Protocol:
-    """Validate protocol data against schema.json and build the typed Protocol."""
+    """Validate protocol data against schema.json and build the typed Protocol; the tablet/solution
+    exposure comes from the pharmacology file, the one place it is kept (decision 0023)."""
+    for key in ("tablet_exposure_vs_solution", "exposure_source"):
+        refuse_own_copy(data, ("measuring", key), f"protocol data {data.get('protocol_id', '?')}")
     problems = schema_problems(data, "protocols/schema.json")
     if problems:
         raise ProtocolDataError(f"protocol data {data.get('protocol_id', '?')} is invalid", details=problems)
@@ -185,8 +189,8 @@ def parse_protocol(data: dict[str, Any]) -> Protocol:
                            plausible_min_ng_ml=t["plausible_min_ng_ml"], follow_up_days=t["follow_up_days"]),
         measuring=Measuring(solution_mg_per_ml=m["solution_mg_per_ml"], solution_step_ml=m["solution_step_ml"],
                             tablet_strengths_mg=tuple(sorted(m["tablet_strengths_mg"], reverse=True)),
-                            tablet_exposure_vs_solution=m.get("tablet_exposure_vs_solution", 1.0),
-                            exposure_source=m.get("exposure_source", "")),
+                            tablet_exposure_vs_solution=load_pharmacology().tablet_exposure_vs_solution,
+                            exposure_source=load_pharmacology().exposure_source),
         sanity=SanityLimits(max_mg_per_kg_day=s["max_mg_per_kg_day"], max_daily_mg=s["max_daily_mg"],
                             weight_max_age_days=s["weight_max_age_days"], tenfold_ratio_low=s["tenfold_ratio_low"],
                             tenfold_ratio_high=s["tenfold_ratio_high"], min_weight_kg=s["min_weight_kg"],

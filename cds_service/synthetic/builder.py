@@ -21,6 +21,8 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from cds_service.clinical.pharmacology import load_pharmacology
+
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -33,7 +35,6 @@ MRN_SYSTEM = "https://sirolimus-cds.org/fhir/synthetic-mrn"
 SCENARIO_TAG_SYSTEM = "https://sirolimus-cds.org/fhir/synthetic-scenario"
 PLAN_BASE = "https://sirolimus-cds.org/fhir/PlanDefinition/"
 PROTOCOL_VERSION = "1.0.0"
-TABLET_EXPOSURE_FACTOR = 1.27  # tablets ~27 % higher exposure than the solution (Rapamune label)
 
 TROUGH_TIME = "T07:30:00Z"  # drawn before the 08:00 dose
 DOSE_TIMES = {2: ["08:00:00", "20:00:00"], 3: ["08:00:00", "14:00:00", "20:00:00"]}
@@ -134,7 +135,7 @@ class DoseStep:
 
     @property
     def solution_equivalent_daily_mg(self) -> float:
-        factor = TABLET_EXPOSURE_FACTOR if self.product != "solution" else 1.0
+        factor = load_pharmacology().tablet_exposure_vs_solution if self.product != "solution" else 1.0
         return float(self.daily_mg) * factor
 
 

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = json.loads((ROOT / "fhir_profiles/protocols/khe-maintenance.json").read_text())
+PHARMACOLOGY = json.loads((ROOT / "fhir_profiles/pharmacology/sirolimus.json").read_text())
 ORAL_SOLUTION = "314230"  # sirolimus 1 MG/ML Oral Solution
 TABLETS = {"905158", "905160", "349208", "350512", "360110", "360318", "404432", "576390"}
 
@@ -35,7 +36,7 @@ def expected_solution_dose_mg() -> Decimal:
     target = PROTOCOL["target_trough_ng_ml"]
     aim = (target["low"] + target["high"]) / 2
     daily_mg = TABLET_MG * TABLETS_PER_DOSE * DOSES_PER_DAY
-    new_daily_mg = daily_mg * aim / TROUGH_NG_ML * PROTOCOL["measuring"]["tablet_exposure_vs_solution"]
+    new_daily_mg = daily_mg * aim / TROUGH_NG_ML * PHARMACOLOGY["tablet_exposure_vs_solution"]
     step_mg = Decimal(str(PROTOCOL["measuring"]["solution_step_ml"] * PROTOCOL["measuring"]["solution_mg_per_ml"]))
     return (Decimal(str(new_daily_mg)) / DOSES_PER_DAY).quantize(step_mg, rounding=ROUND_HALF_UP)
 

@@ -9,6 +9,7 @@ from typing import Any
 from fhir_profiles import load_json, schema_problems
 
 from ..errors import ProtocolDataError
+from ..pharmacology import load_pharmacology, refuse_own_copy
 
 PRIOR_IDS = ("chen-2020-khe", "fan-2024")
 
@@ -76,6 +77,9 @@ class Prior:
 
 
 def parse_prior(data: dict[str, Any]) -> Prior:
+    """Validate a prior against its schema; the tablet's relative bioavailability is the pharmacology
+    file's tablet/solution exposure (decision 0023), never the prior's own."""
+    refuse_own_copy(data, ("relative_bioavailability",), f"PK prior {data.get('prior_id', '?')}")
     problems = schema_problems(data, "pk-priors/schema.json")
     if problems:
         raise ProtocolDataError(f"PK prior {data.get('prior_id', '?')} is invalid", details=problems)
@@ -91,7 +95,7 @@ def parse_prior(data: dict[str, Any]) -> Prior:
         omega_cl=data["variability"]["omega_cl"],
         proportional_error=data["residual_error"]["proportional"],
         additive_error_ng_ml=data["residual_error"]["additive_ng_ml"],
-        bioavailability=dict(data["relative_bioavailability"]),
+        bioavailability=load_pharmacology().relative_bioavailability,
         tm50_years=m["tm50_years"], hill=m["hill"], reference_age_years=m["reference_age_years"],
         weight_range_kg=(r["weight_kg"][0], r["weight_kg"][1]),
         age_range_years=(r["age_years"][0], r["age_years"][1]),
