@@ -18,13 +18,10 @@ import pytest
 from werkzeug.serving import make_server
 
 from cards import build_cards
-from cds_service.app import create_app
-from cds_service.audit.store import DecisionRecord
 from cds_service.clinical.decision import Decision
-from cds_service.config import AuthSettings, Settings
-from cds_service.http.pages import pages
 from tests.cards.card_gallery import dosing_decision
 from tests.cards.factories import TODAY, URL, maintenance_change, solution_draft, taper_step
+from tests.cards.stored import page_app, store_decision
 from tests.conftest import require_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,27 +52,10 @@ DECISIONS: dict[str, Callable[[], Decision]] = {
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     """The app on 127.0.0.1:<free port> with one stored decision; yields (base URL, decision id, screenshot)."""
     decision = DECISIONS[request.param]()
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False))
-    app = create_app(settings, clock=lambda: NOW, upgrade_database=True)
-    if "pages" not in app.blueprints:
-        app.register_blueprint(pages)
-    decision_id = str(uuid.uuid4())
-    app.extensions["sirolimus_cds"].store.record_decision(
-        DecisionRecord(
-            id=decision_id,
-            created_at=NOW,
-            expires_at=NOW + dt.timedelta(days=30),
-            service_id="sirolimus-dosing",
-            hook="order-select",
-            hook_instance=str(uuid.uuid4()),
-            patient_id="khe-demo",
-            protocol=decision.protocol.protocol_id,
-            protocol_version="1.0.0",
-            read_summary={},
-            decision=decision.to_dict(),
-            cards=build_cards(decision, hook="order-select", draft=solution_draft(), decision_url=URL, today=TODAY),
-            timings_ms={},
-        )
+    app = page_app(tmp_path, lambda: NOW)
+    decision_id = store_decision(
+        app, decision.to_dict(), created_at=NOW, protocol=decision.protocol.protocol_id,
+        cards=build_cards(decision, hook="order-select", draft=solution_draft(), decision_url=URL, today=TODAY),
     )
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)

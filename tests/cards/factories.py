@@ -23,37 +23,20 @@ from cds_service.clinical.decision import (
     MonitoringKind,
     Phase,
     ProposedDose,
-    ProtocolRef,
     ScheduleStep,
     TroughUsed,
 )
+from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE, load_protocols
 
 TODAY = date(2026, 11, 22)
 URL = "https://cds.example.org/decisions/8a3f7c1e-2b4d-4e6f-9a8b-1c2d3e4f5a6b"
 SANDBOX = (Path(__file__).resolve().parents[1] / "fixtures" / "cds-hooks-sandbox-recorded"
            / "order-select-sirolimus.json")
 
-TAPER = ProtocolRef(
-    protocol_id="khe-guided-discontinuation",
-    title="Kaposiform hemangioendothelioma: guided discontinuation of sirolimus after 2 years of remission",
-    version="1.0.0",
-    plan_definition_url="https://sirolimus-cds.org/fhir/PlanDefinition/khe-guided-discontinuation",
-    registration="NCT04448873",
-)
-MAINTENANCE = ProtocolRef(
-    protocol_id="khe-maintenance",
-    title="Kaposiform hemangioendothelioma: sirolimus maintenance (NCT04448873 control arm)",
-    version="1.0.0",
-    plan_definition_url="https://sirolimus-cds.org/fhir/PlanDefinition/khe-maintenance",
-    registration="NCT04448873",
-)
-IHHE = ProtocolRef(
-    protocol_id="ihhe-sequential-sirolimus",
-    title="Sequential sirolimus for propranolol-resistant infantile hepatic hemangioendothelioma",
-    version="1.0.0",
-    plan_definition_url="https://sirolimus-cds.org/fhir/PlanDefinition/ihhe-sequential-sirolimus",
-    registration="NCT04406870",
-)
+# The protocols' references as the loader makes them from fhir_profiles/protocols/ (the cards name them)
+TAPER = load_protocols()[KHE_GUIDED].ref
+MAINTENANCE = load_protocols()[KHE_MAINTENANCE].ref
+IHHE = load_protocols()[IHHE_SEQUENTIAL].ref
 ARM = ArmAssignment(
     protocol_id="khe-guided-discontinuation",
     arm="guided-discontinuation",
@@ -169,11 +152,11 @@ def maintenance_change(**changes: Any) -> Decision:
     values: dict[str, Any] = {
         "protocol": MAINTENANCE,
         "arm": ArmAssignment(
-            "khe-maintenance",
-            "maintenance",
-            "default_assumed",
-            None,
-            None,
+            protocol_id="khe-maintenance",
+            arm="maintenance",
+            source="default_assumed",
+            source_reference=None,
+            taper_started_on=None,
             note="No CarePlan or ResearchSubject: maintenance assumed",
         ),
         "phase": Phase.MAINTENANCE,

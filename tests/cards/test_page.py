@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -11,10 +10,6 @@ import pytest
 
 from cards.chart import dose_series, render_chart_svg, target_band
 from cards.page import render_decision_page
-from cds_service.app import create_app
-from cds_service.audit.store import DecisionRecord
-from cds_service.config import AuthSettings, Settings
-from cds_service.http.pages import pages
 from tests.cards.card_gallery import dosing_decision
 from tests.cards.factories import (
     TODAY,
@@ -26,6 +21,7 @@ from tests.cards.factories import (
     monitoring,
     taper_step,
 )
+from tests.cards.stored import page_app, store_decision
 
 CREATED = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 
@@ -156,36 +152,12 @@ def test_chart_is_an_inline_svg_without_prolog_or_script():
 @pytest.fixture
 def app_and_clock(tmp_path):
     now = {"value": CREATED}
-    app = create_app(
-        Settings(database_url=f"sqlite:///{tmp_path}/t.db", auth=AuthSettings(require_jwt=False)),
-        clock=lambda: now["value"],
-        upgrade_database=True,
-    )
-    if "pages" not in app.blueprints:
-        app.register_blueprint(pages)
-    return app, now
+    return page_app(tmp_path, lambda: now["value"]), now
 
 
-def store(app, decision=None, **changes):
-    """Record a decision (the taper step by default); `changes` override DecisionRecord fields."""
-    record = DecisionRecord(
-        id=str(uuid.uuid4()),
-        created_at=CREATED,
-        expires_at=CREATED + dt.timedelta(days=30),
-        service_id="sirolimus-dosing",
-        hook="order-select",
-        hook_instance=str(uuid.uuid4()),
-        patient_id="khe-demo",
-        protocol="khe-guided-discontinuation",
-        protocol_version="1.0.0",
-        read_summary={},
-        decision=(decision or taper_step()).to_dict(),
-        cards=[],
-        timings_ms={},
-    )
-    record = dataclasses.replace(record, **changes)
-    app.extensions["sirolimus_cds"].store.record_decision(record)
-    return record.id
+def store(app, decision=None):
+    """Record a decision (the taper step by default)."""
+    return store_decision(app, (decision or taper_step()).to_dict(), created_at=CREATED)
 
 
 def test_page_is_served_with_privacy_headers(app_and_clock):
@@ -210,7 +182,8 @@ def test_unknown_or_expired_pages_are_the_same_bare_404(app_and_clock, case):
         path = f"/decisions/{store(app)}"
         now["value"] = CREATED + dt.timedelta(days=30)
     elif case == "no-decision":
-        path = f"/decisions/{_store_without_decision(app)}"
+        # a record whose decision JSON is null (the pipeline before the core is wired)
+        path = f"/decisions/{store_decision(app, None, created_at=CREATED, protocol=None, protocol_version=None)}"
     else:
         path = "/decisions/DROP TABLE decisions"
     response = app.test_client().get(path)
@@ -218,27 +191,6 @@ def test_unknown_or_expired_pages_are_the_same_bare_404(app_and_clock, case):
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_data(as_text=True)
     assert "does not exist or has expired" in body and "khe-demo" not in body
-
-
-def _store_without_decision(app):
-    """A record whose decision JSON is null (the pipeline before the core is wired)."""
-    record = DecisionRecord(
-        id=str(uuid.uuid4()),
-        created_at=CREATED,
-        expires_at=CREATED + dt.timedelta(days=30),
-        service_id="sirolimus-dosing",
-        hook="order-select",
-        hook_instance=str(uuid.uuid4()),
-        patient_id="khe-demo",
-        protocol=None,
-        protocol_version=None,
-        read_summary={},
-        decision=None,
-        cards=[],
-        timings_ms={},
-    )
-    app.extensions["sirolimus_cds"].store.record_decision(record)
-    return record.id
 
 
 def test_the_page_shows_the_draft_check_and_the_exposure_source():

@@ -45,6 +45,12 @@ def app(tmp_path: Path, fhir: Any, sqlite_url: str) -> Flask:
 
 
 @pytest.fixture
+def client(app: Flask) -> Any:
+    """The app's test client, as an EHR calls it."""
+    return app.test_client()
+
+
+@pytest.fixture
 def db(sqlite_url: str, app: Flask) -> Iterator[AuditDb]:
     audit = AuditDb(sqlite_url)
     yield audit

@@ -296,7 +296,7 @@ class AuditDb:
         """The id of the one decision whose `cards` JSON holds this card uuid."""
         with self.engine.connect() as conn:
             rows = conn.execute(sqlalchemy.select(decisions.c.id, decisions.c.cards)).all()
-        holding = [row.id for row in rows if any(c.get("uuid") == card_uuid for c in _json(row.cards))]
+        holding = [row.id for row in rows if any(c.get("uuid") == card_uuid for c in stored_json(row.cards))]
         assert len(holding) == 1, f"card {card_uuid} is in {len(holding)} decisions"
         return holding[0]
 
@@ -315,7 +315,7 @@ class AuditDb:
         self.engine.dispose()
 
 
-def _json(value: Any) -> Any:
+def stored_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -328,21 +328,21 @@ def check_audit(db: AuditDb, request: dict[str, Any], cards: list[dict[str, Any]
     row = rows[0]
     assert (row["service_id"], row["hook"], row["patient_id"]) == (
         service_for(request), request["hook"], request["context"]["patientId"])
-    assert [c["uuid"] for c in _json(row["cards"])] == [c["uuid"] for c in cards]
-    assert _json(row["cards"]) == cards
+    assert [c["uuid"] for c in stored_json(row["cards"])] == [c["uuid"] for c in cards]
+    assert stored_json(row["cards"]) == cards
     assert row["protocol"] == protocol
     assert row["protocol_version"] == (protocol_version(protocol) if protocol else None)
     for card in cards:
         assert db.card_link(card["uuid"]) == row["id"]
         assert db.decision_holding(card["uuid"]) == row["id"]
-    summary = _json(row["read_summary"])
+    summary = stored_json(row["read_summary"])
     sent = request.get("prefetch") or {}
     # Per key: what the client prefetched is used as sent; what it left out was fetched with the token.
     assert summary["sources"] == {key: "prefetch" if key in sent else "fetched" for key in PREFETCH_TEMPLATES}
     assert summary["resources"] > 0
-    timings = _json(row["timings_ms"])
+    timings = stored_json(row["timings_ms"])
     assert timings["total"] > 0
-    serialized = json.dumps([summary, _json(row["decision"]), _json(row["cards"]), timings], default=str)
+    serialized = json.dumps([summary, stored_json(row["decision"]), stored_json(row["cards"]), timings], default=str)
     assert token not in serialized and "bearer" not in serialized.lower()
     return row
 
@@ -381,8 +381,8 @@ def check_feedback(client: FlaskClient, db: AuditDb, request: dict[str, Any], ca
     assert all(r["decision_id"] == decision_id and r["service_id"] == service_id for r in rows)
     by_outcome = {r["outcome"]: r for r in rows}
     if chosen is not None:
-        assert _json(by_outcome["accepted"]["accepted_suggestions"]) == [{"id": chosen["uuid"]}]
-    assert _json(by_outcome["overridden"]["override_reason"])["reason"]["code"] == reason["code"]
+        assert stored_json(by_outcome["accepted"]["accepted_suggestions"]) == [{"id": chosen["uuid"]}]
+    assert stored_json(by_outcome["overridden"]["override_reason"])["reason"]["code"] == reason["code"]
 
 
 def run(client: FlaskClient, db: AuditDb, fhir: Any, fixture: str, patient_id: str, *, protocol: str | None,

@@ -16,13 +16,13 @@ import pytest
 
 from tests.e2e.support import (
     AuditDb,
-    _json,
     call_hook,
     check_audit,
     check_feedback,
     e2e_app,
     load_request,
     post_feedback,
+    stored_json,
 )
 
 # They talk to the real FHIR server process: out of the inner loop (-m "not slow"), always in CI.
@@ -60,9 +60,9 @@ def test_decision_and_feedback_are_recorded(audited: tuple[Any, AuditDb], fhir: 
     request = load_request(fixture, patient_id=patient_id, fhir=fhir, **draft)
     cards = call_hook(client, request)
     row = check_audit(db, request, cards, protocol=protocol, token=fhir.token)
-    decided = _json(row["decision"])
+    decided = stored_json(row["decision"])
     assert decided["patient_id"] == patient_id and decided["protocol"]["protocol_id"] == protocol
-    assert _json(row["read_summary"])["by_type"]["Observation"] > 0
+    assert stored_json(row["read_summary"])["by_type"]["Observation"] > 0
     for card in cards:
         check_feedback(client, db, request, card)
 

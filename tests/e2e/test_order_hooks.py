@@ -32,11 +32,6 @@ GUIDED, MAINTENANCE, IHHE = "khe-guided-discontinuation", "khe-maintenance", "ih
 DRAFT_ID = "draft-sirolimus-1"
 
 
-@pytest.fixture
-def client(app: Any) -> Any:
-    return app.test_client()
-
-
 def dose_updates(card: dict[str, Any]) -> list[tuple[float, int]]:
     """(mg per dose, doses per day) of every update suggestion's MedicationRequest, in order."""
     found = []
@@ -149,22 +144,18 @@ def test_a_cut_nine_days_after_the_last_gets_a_warning_and_a_correcting_suggesti
 # -- the 10-fold mg/mL hazard -------------------------------------------------------------------------
 # e2e-tenfold: KHE maintenance, 0.2 mg twice daily for 400 days, trough 6.0 ng/mL on D-5 (within 5-7):
 # the protocol keeps 0.2 mg twice daily. Weight 13 kg.
-def test_text_says_2_mg_while_the_dose_is_0_2_ml(client: Any, db: Any, fhir: Any) -> None:
-    """2 mg in the text vs 0.2 mL (= 0.2 mg) entered: a factor of 10, critical. The correction rewrites
-    the dosage so that text and quantity agree: 0.2 mg (0.2 mL) twice daily."""
-    cards = run(client, db, fhir, "ehr-order-sign-ml.json", "e2e-tenfold", protocol=MAINTENANCE,
-                dose=0.2, frequency=2, dose_text="2 mg by mouth twice daily")
-    card = only_card(cards)
-    assert card["indicator"] == "critical"
-    assert all(mg != 2 for mg, _ in dose_updates(card))
-    check_dose(resource_of(recommended(card), "MedicationRequest", "update"), mg=0.2, per_day=2,
-               patient_id="e2e-tenfold", draft_id=DRAFT_ID)
-
-
-def test_dose_2_mg_while_the_text_says_0_2_ml(client: Any, db: Any, fhir: Any) -> None:
-    """The reverse: 2 mg entered (= 2 mL), the text says 0.2 mL. Critical; the correction is 0.2 mg."""
-    cards = run(client, db, fhir, "sandbox-order-sign-mg.json", "e2e-tenfold", protocol=MAINTENANCE,
-                dose=2, frequency=2, dose_text="0.2 mL of 1 mg/mL by mouth twice daily")
+@pytest.mark.parametrize(("request_file", "dose", "dose_text"), [
+    # 2 mg in the text vs 0.2 mL (= 0.2 mg) entered: the correction rewrites the dosage so that text and
+    # quantity agree, 0.2 mg (0.2 mL) twice daily
+    ("ehr-order-sign-ml.json", 0.2, "2 mg by mouth twice daily"),
+    # the reverse: 2 mg entered (= 2 mL), the text says 0.2 mL; the correction is 0.2 mg
+    ("sandbox-order-sign-mg.json", 2, "0.2 mL of 1 mg/mL by mouth twice daily"),
+], ids=["text-2-mg-dose-0.2-ml", "dose-2-mg-text-0.2-ml"])
+def test_text_and_dose_a_factor_of_10_apart_is_critical_and_corrected_to_0_2_mg(
+        client: Any, db: Any, fhir: Any, request_file: str, dose: float, dose_text: str) -> None:
+    """Text and entered dose a factor of 10 apart: critical, no 2 mg offered, the correction 0.2 mg."""
+    cards = run(client, db, fhir, request_file, "e2e-tenfold", protocol=MAINTENANCE,
+                dose=dose, frequency=2, dose_text=dose_text)
     card = only_card(cards)
     assert card["indicator"] == "critical"
     assert all(mg != 2 for mg, _ in dose_updates(card))

@@ -30,11 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GUIDED, MAINTENANCE = "khe-guided-discontinuation", "khe-maintenance"
 
 
-@pytest.fixture
-def client(app: Any) -> Any:
-    return app.test_client()
-
-
 def test_trough_due_soon(client: Any, db: Any, fhir: Any) -> None:
     """khe-taper-recent-step: 0.26 -> 0.24 mg twice daily on D-9; the last trough (D-21) predates that
     change, so the next is due at steady state, D-9 + 14 days = D+5 (within the week: announced, info).
