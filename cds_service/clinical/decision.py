@@ -107,7 +107,7 @@ class MonitoringKind(enum.StrEnum):
     NOTHING_DUE = "nothing_due"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProtocolRef:
     protocol_id: str  # e.g. "khe-guided-discontinuation"
     title: str
@@ -116,7 +116,7 @@ class ProtocolRef:
     registration: str  # e.g. "NCT04448873"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ArmAssignment:
     protocol_id: str
     arm: str  # "sequential", "maintenance", "guided-discontinuation"
@@ -297,7 +297,7 @@ class MonitoringItem:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     kind: DecisionKind
     patient_id: str

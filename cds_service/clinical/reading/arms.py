@@ -46,16 +46,18 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
                 version_note = (f"; it names version {named_version}, these rules are version "
                                 f"{protocol.ref.version}: review" if named_version not in ("", protocol.ref.version)
                                 else "")
-                return ArmAssignment(protocol.ref.protocol_id, protocol.default_arm, "careplan", plan.resource,
-                                     taper_start, plan.resource.split("/")[-1],
-                                     f"{plan.resource} instantiates {canonical}{version_note}"
+                return ArmAssignment(protocol_id=protocol.ref.protocol_id, arm=protocol.default_arm,
+                                     source="careplan", source_reference=plan.resource,
+                                     taper_started_on=taper_start, careplan_id=plan.resource.split("/")[-1],
+                                     note=f"{plan.resource} instantiates {canonical}{version_note}"
                                      + (" (on hold: the taper is paused)" if held else ""), on_hold=held)
     for subject in record.research_subjects:
         if subject.arm in ARM_TO_PROTOCOL and subject.status not in ENDED_SUBJECT:
             pid = ARM_TO_PROTOCOL[subject.arm]
             start = subject.period_start if pid == KHE_GUIDED else None
-            return ArmAssignment(pid, subject.arm, "research_subject", subject.resource, start, None,
-                                 f"ResearchSubject {subject.resource} assigned to arm '{subject.arm}'")
+            return ArmAssignment(protocol_id=pid, arm=subject.arm, source="research_subject",
+                                 source_reference=subject.resource, taper_started_on=start, careplan_id=None,
+                                 note=f"ResearchSubject {subject.resource} assigned to arm '{subject.arm}'")
     diagnosed = diagnosis_protocol(record, draft_reason_valuesets)
     if diagnosed is None:
         return None
@@ -64,7 +66,8 @@ def assign_arm(record: PatientRecord, protocols: Protocols, draft_reason_valuese
     note = (f"Guided discontinuation completed ({completed[-1].resource}): {protocol.default_arm} "
             "rules apply if sirolimus restarts" if completed else
             f"No CarePlan or ResearchSubject names a protocol: {protocol.default_arm} assumed from the diagnosis")
-    return ArmAssignment(diagnosed, protocol.default_arm, "default_assumed", None, None, None, note)
+    return ArmAssignment(protocol_id=diagnosed, arm=protocol.default_arm, source="default_assumed",
+                         source_reference=None, taper_started_on=None, careplan_id=None, note=note)
 
 
 def _completed_taper_plans(record: PatientRecord, protocols: Protocols) -> list[CarePlanFact]:
