@@ -174,7 +174,7 @@ class Eligibility:
         return tuple(c for c in self.criteria if c.answer == "not_met")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TroughUsed:
     value_ng_ml: float | None  # None when the unit was unknown
     original_value: float | None
@@ -191,7 +191,7 @@ class TroughUsed:
         return next((r for k, r in zip(self.unusable_kinds, self.reasons_unusable, strict=False) if k is kind), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DoseChange:
     changed_on: date
     from_daily_mg: float
@@ -214,7 +214,7 @@ class DosePoint:
     formulation: Formulation | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DoseRegimen:
     mg_per_administration: float
     administrations_per_day: float
@@ -229,7 +229,7 @@ class DoseRegimen:
         return round(self.mg_per_administration * self.administrations_per_day, 6)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProposedDose:
     regimen: DoseRegimen
     daily_dose_mg: float
@@ -279,7 +279,7 @@ class MissingData:
     order: str | None  # what to order or record to settle it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScheduleStep:
     due_on: date
     daily_dose_mg: float

@@ -48,18 +48,14 @@ ARM = ArmAssignment(
 
 
 def solution(mg_per_dose: float, per_day: float = 2) -> DoseRegimen:
-    return DoseRegimen(mg_per_dose, per_day, "solution", 1.0, ml_per_administration=mg_per_dose)
+    return DoseRegimen(mg_per_administration=mg_per_dose, administrations_per_day=per_day, formulation="solution",
+                       strength_mg=1.0, ml_per_administration=mg_per_dose)
 
 
 def tablet(strength: float, count: float, per_day: float = 2) -> DoseRegimen:
-    return DoseRegimen(
-        strength * count,
-        per_day,
-        "tablet",
-        strength,
-        tablets_per_administration=count,
-        tablet_strengths_mg=(strength,) * int(count),
-    )
+    return DoseRegimen(mg_per_administration=strength * count, administrations_per_day=per_day, formulation="tablet",
+                       strength_mg=strength, tablets_per_administration=count,
+                       tablet_strengths_mg=(strength,) * int(count))
 
 
 def proposed(regimen: DoseRegimen, percent: float | None = -10.0, **changes: Any) -> ProposedDose:
@@ -125,7 +121,7 @@ def taper_step(**changes: Any) -> Decision:
             trough(8.4, date(2026, 11, 15), "khe-demo-trough", method="LC-MS/MS"),
             trough(9.1, date(2026, 10, 14), "trough-0"),
         ),
-        "last_dose_change": DoseChange(date(2026, 10, 20), 1.78, 1.6),
+        "last_dose_change": DoseChange(changed_on=date(2026, 10, 20), from_daily_mg=1.78, to_daily_mg=1.6),
         "current_dose": solution(0.8),
         "draft_dose": solution(0.8),
         "proposed_dose": proposed(solution(0.72)),
@@ -138,8 +134,10 @@ def taper_step(**changes: Any) -> Decision:
         "next_trough_due": date(2026, 12, 6),
         "next_step_due": date(2026, 12, 22),
         "schedule": (
-            ScheduleStep(date(2026, 12, 22), 1.3, 0.65, 0.65, 4.7, date(2027, 1, 5)),
-            ScheduleStep(date(2027, 1, 21), 1.16, 0.58, 0.58, 4.2, date(2027, 2, 4)),
+            ScheduleStep(due_on=date(2026, 12, 22), daily_dose_mg=1.3, mg_per_administration=0.65,
+                         ml_per_administration=0.65, predicted_trough_ng_ml=4.7, trough_due_on=date(2027, 1, 5)),
+            ScheduleStep(due_on=date(2027, 1, 21), daily_dose_mg=1.16, mg_per_administration=0.58,
+                         ml_per_administration=0.58, predicted_trough_ng_ml=4.2, trough_due_on=date(2027, 2, 4)),
         ),
         "weight_kg": 20.5,
     }
@@ -165,9 +163,10 @@ def maintenance_change(**changes: Any) -> Decision:
             trough(4.1, date(2026, 11, 16), "t-3", method="immunoassay"),
             trough(5.3, date(2026, 9, 14), "t-2"),
             trough(6.2, date(2026, 7, 13), "t-1"),
-            TroughUsed(None, 12.0, None, date(2026, 10, 12), "Observation/t-x", False, ("no unit on the level",)),
+            TroughUsed(value_ng_ml=None, original_value=12.0, original_unit=None, drawn_on=date(2026, 10, 12),
+                       observation_id="Observation/t-x", usable=False, reasons_unusable=("no unit on the level",)),
         ),
-        "last_dose_change": DoseChange(date(2026, 8, 1), 1.2, 1.0),
+        "last_dose_change": DoseChange(changed_on=date(2026, 8, 1), from_daily_mg=1.2, to_daily_mg=1.0),
         "current_dose": solution(0.5),
         "draft_dose": solution(0.5),
         "proposed_dose": proposed(

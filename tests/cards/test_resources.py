@@ -15,7 +15,8 @@ from tests.cards.factories import sandbox_draft, solution, tablet
 
 
 def test_mixed_tablet_strengths_are_ordered_in_mg_with_the_tablets_in_the_text():
-    mixed = DoseRegimen(1.5, 2, "tablet", 1.0, tablets_per_administration=2, tablet_strengths_mg=(1.0, 0.5))
+    mixed = DoseRegimen(mg_per_administration=1.5, administrations_per_day=2, formulation="tablet", strength_mg=1.0,
+                        tablets_per_administration=2, tablet_strengths_mg=(1.0, 0.5))
     written = dosage(mixed)
     assert written["doseAndRate"][0]["doseQuantity"]["code"] == "mg"
     assert written["doseAndRate"][0]["doseQuantity"]["value"] == 1.5

@@ -169,9 +169,10 @@ def test_tablets_to_solution_at_the_same_dose_is_a_change_and_needs_a_new_trough
     assert [(e.on, e.daily_mg, e.formulation) for e in timeline] == [
         (date(2024, 1, 1), 2.0, "tablet"), (date(2026, 11, 17), 2.0, "solution")]
     changes = dose_changes(timeline)
-    assert changes[-1] == DoseChange(date(2026, 11, 17), 2.0, 2.0) and changes[-1].percent_change == 0.0
+    assert changes[-1] == DoseChange(changed_on=date(2026, 11, 17), from_daily_mg=2.0, to_daily_mg=2.0)
+    assert changes[-1].percent_change == 0.0
     d = decide(resources, fhir.draft(1.0, "mL", 2))
-    assert d.last_dose_change == DoseChange(date(2026, 11, 17), 2.0, 2.0)
+    assert d.last_dose_change == DoseChange(changed_on=date(2026, 11, 17), from_daily_mg=2.0, to_daily_mg=2.0)
     assert d.proposed_dose is None and d.troughs_used and not d.troughs_used[0].usable
     assert any("steady state" in r for r in d.no_proposal_reasons)
     assert d.current_dose is not None and d.current_dose.formulation == "solution"
@@ -185,7 +186,7 @@ def test_a_change_of_frequency_at_the_same_daily_dose_is_a_change() -> None:
     assert timeline is not None
     assert [(e.on, e.mg_per_administration, e.per_day) for e in timeline] == [
         (date(2024, 1, 1), 1.0, 2.0), (date(2026, 11, 17), 2.0, 1.0)]
-    assert dose_changes(timeline)[-1] == DoseChange(date(2026, 11, 17), 2.0, 2.0)
+    assert dose_changes(timeline)[-1] == DoseChange(changed_on=date(2026, 11, 17), from_daily_mg=2.0, to_daily_mg=2.0)
 
 
 def test_the_same_regimen_reordered_is_not_a_change() -> None:
@@ -194,16 +195,19 @@ def test_the_same_regimen_reordered_is_not_a_change() -> None:
     renewal = fhir.sirolimus(date(2026, 1, 1), 0.5)
     timeline = dose_timeline(record_of([first, renewal]).sirolimus_doses)
     assert timeline is not None and [(e.on, e.daily_mg) for e in timeline] == [(date(2024, 1, 1), 1.0)]
-    assert dose_changes(timeline) == (DoseChange(date(2024, 1, 1), 0.0, 1.0),)
+    assert dose_changes(timeline) == (DoseChange(changed_on=date(2024, 1, 1), from_daily_mg=0.0, to_daily_mg=1.0),)
 
 
 def test_a_same_dose_switch_is_neither_a_reduction_nor_a_return() -> None:
     # taper began 2026-09-01 at 1.0 mg/day (0.5 mg bid); reduced to 0.9 mg/day (0.45 mg bid) on 2026-10-01;
     # then 0.9 mg once daily from 2026-10-20. A relapse on 2026-11-10: the previously effective dose is the
     # one before the reduction (1.0 mg/day, 0.5 mg bid), not the 0.45 mg bid before the frequency change.
-    timeline = (DoseEvent(date(2024, 1, 1), 1.0, 0.5, 2.0, "solution"),
-                DoseEvent(date(2026, 10, 1), 0.9, 0.45, 2.0, "solution"),
-                DoseEvent(date(2026, 10, 20), 0.9, 0.9, 1.0, "solution"))
+    timeline = (DoseEvent(on=date(2024, 1, 1), daily_mg=1.0, mg_per_administration=0.5, per_day=2.0,
+                          formulation="solution"),
+                DoseEvent(on=date(2026, 10, 1), daily_mg=0.9, mg_per_administration=0.45, per_day=2.0,
+                          formulation="solution"),
+                DoseEvent(on=date(2026, 10, 20), daily_mg=0.9, mg_per_administration=0.9, per_day=1.0,
+                          formulation="solution"))
     changes = dose_changes(timeline)
     assert [c.percent_change for c in changes] == [None, pytest.approx(-10.0), pytest.approx(0.0)]
     assert [c for c in changes if 0 < c.to_daily_mg < c.from_daily_mg] == [changes[1]]
@@ -221,7 +225,8 @@ def test_starting_therapy_is_a_change_so_a_level_two_days_later_is_not_steady_st
     timeline = dose_timeline(record_of(resources).sirolimus_doses)
     assert timeline is not None
     start = dose_changes(timeline)[0]
-    assert start == DoseChange(date(2026, 11, 18), 0.0, 0.5) and start.percent_change is None
+    assert start == DoseChange(changed_on=date(2026, 11, 18), from_daily_mg=0.0, to_daily_mg=0.5)
+    assert start.percent_change is None
     d = decide(resources, fhir.draft(0.25, "mL", 2))
     assert d.last_dose_change == start
     assert d.proposed_dose is None and not d.troughs_used[0].usable
@@ -235,7 +240,7 @@ def test_a_level_at_steady_state_after_the_start_is_used() -> None:
     resources = [*base(), fhir.sirolimus(date(2026, 10, 1), 0.25), fhir.trough(4.0, date(2026, 11, 15))]
     d = decide(resources, fhir.draft(0.25, "mL", 2))
     assert d.troughs_used[0].usable
-    assert d.last_dose_change == DoseChange(date(2026, 10, 1), 0.0, 0.5)
+    assert d.last_dose_change == DoseChange(changed_on=date(2026, 10, 1), from_daily_mg=0.0, to_daily_mg=0.5)
 
 
 # --- 5. only prescriptions count --------------------------------------------------------------------------

@@ -31,12 +31,14 @@ def histories(draw: st.DrawFn) -> tuple[tuple[DoseEvent, ...], date, date]:
     per_day = draw(st.sampled_from([1.0, 2.0]))
     mg = draw(st.integers(5, 200)) / 100  # per administration, 0.05-2 mg
     day = START
-    events = [DoseEvent(day, round(mg * per_day, 6), mg, per_day, "solution")]
+    events = [DoseEvent(on=day, daily_mg=round(mg * per_day, 6), mg_per_administration=mg, per_day=per_day,
+                        formulation="solution")]
     for _ in range(draw(st.integers(0, 8))):
         day += timedelta(days=draw(st.integers(1, 60)))
         factor = draw(st.sampled_from([0.8, 0.9, 0.95, 1.05, 1.1, 1.3]))
         mg = max(0.01, round(round(mg * factor / 0.01) * 0.01, 2))
-        events.append(DoseEvent(day, round(mg * per_day, 6), mg, per_day, "solution"))
+        events.append(DoseEvent(on=day, daily_mg=round(mg * per_day, 6), mg_per_administration=mg, per_day=per_day,
+                                formulation="solution"))
     taper_start = START + timedelta(days=draw(st.integers(0, 400)))
     today = day + timedelta(days=draw(st.integers(0, 120)))
     return tuple(events), taper_start, today
@@ -86,7 +88,8 @@ def test_the_projected_taper_obeys_the_cap_and_lasts_six_months(
         for back in range(1, RULES.window_days + 1):
             before = dose_on(timeline, step.due_on - timedelta(days=back))
             assert step.daily_dose_mg >= (1 - RULES.max_reduction_fraction) * before - 1e-9
-        timeline.append(DoseEvent(step.due_on, step.daily_dose_mg, step.mg_per_administration, 1, "solution"))
+        timeline.append(DoseEvent(on=step.due_on, daily_mg=step.daily_dose_mg,
+                                  mg_per_administration=step.mg_per_administration, per_day=1, formulation="solution"))
 
 
 @pytest.mark.slow

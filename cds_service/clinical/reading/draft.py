@@ -60,9 +60,11 @@ class DraftOrder:
     def regimen(self) -> DoseRegimen | None:
         if self.mg_per_administration is None or self.administrations_per_day is None or self.formulation is None:
             return None
-        return DoseRegimen(self.mg_per_administration, self.administrations_per_day, self.formulation,
-                           self.strength_mg or 0.0, self.ml_per_administration, self.tablets_per_administration,
-                           self._tablets_listed())
+        return DoseRegimen(mg_per_administration=self.mg_per_administration,
+                           administrations_per_day=self.administrations_per_day, formulation=self.formulation,
+                           strength_mg=self.strength_mg or 0.0, ml_per_administration=self.ml_per_administration,
+                           tablets_per_administration=self.tablets_per_administration,
+                           tablet_strengths_mg=self._tablets_listed())
 
     def _tablets_listed(self) -> tuple[float, ...]:
         """One entry per tablet, for a count a person could hand out; none for an absurd count (the

@@ -9,7 +9,7 @@ from ..decision import DoseChange, Formulation
 from .facts import DosePeriod
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DoseEvent:
     """From `on` (inclusive) this daily dose is in force, until the next event."""
 
@@ -41,12 +41,14 @@ def dose_timeline(periods: Sequence[DosePeriod]) -> tuple[DoseEvent, ...] | None
             return None
         if events and events[-1].daily_mg == 0.0 and events[-1].on == period.start:
             events.pop()
-        event = DoseEvent(period.start, period.daily_dose_mg, period.mg_per_administration,
-                          period.administrations_per_day, period.formulation)
+        event = DoseEvent(on=period.start, daily_mg=period.daily_dose_mg,
+                          mg_per_administration=period.mg_per_administration, per_day=period.administrations_per_day,
+                          formulation=period.formulation)
         if not events or not same_regimen(events[-1], event):
             events.append(event)
         if period.end is not None:
-            events.append(DoseEvent(period.end, 0.0, 0.0, event.per_day, event.formulation))
+            events.append(DoseEvent(on=period.end, daily_mg=0.0, mg_per_administration=0.0, per_day=event.per_day,
+                                    formulation=event.formulation))
     return tuple(events)
 
 
@@ -69,8 +71,9 @@ def dose_changes(timeline: Sequence[DoseEvent]) -> tuple[DoseChange, ...]:
     """Every change of regimen, oldest first: the start (from 0 mg), each change of daily dose, and a change
     of mg per administration, frequency or formulation at the same daily dose (from == to): each needs a new
     trough at steady state. Reductions are the changes with 0 < to_daily_mg < from_daily_mg."""
-    start = (DoseChange(timeline[0].on, 0.0, timeline[0].daily_mg),) if timeline and timeline[0].daily_mg > 0 else ()
-    return start + tuple(DoseChange(b.on, a.daily_mg, b.daily_mg)
+    start = ((DoseChange(changed_on=timeline[0].on, from_daily_mg=0.0, to_daily_mg=timeline[0].daily_mg),)
+             if timeline and timeline[0].daily_mg > 0 else ())
+    return start + tuple(DoseChange(changed_on=b.on, from_daily_mg=a.daily_mg, to_daily_mg=b.daily_mg)
                          for a, b in zip(timeline, timeline[1:], strict=False) if a.daily_mg > 0 or b.daily_mg > 0)
 
 

@@ -278,8 +278,9 @@ def _dose_history(timeline: tuple[DoseEvent, ...], today: date) -> tuple[DosePoi
 def _trough_history(record: PatientRecord, today: date) -> tuple[TroughUsed, ...]:
     """Past levels as measured: "usable" here means only that the value has a known unit."""
     return tuple(
-        TroughUsed(t.value_ng_ml, t.original_value, t.original_unit, t.drawn_on, t.resource,
-                   t.value_ng_ml is not None, () if t.value_ng_ml is not None else ("no known unit",), t.method,
-                   () if t.value_ng_ml is not None else (Unusable.UNKNOWN_UNIT,))
+        TroughUsed(value_ng_ml=t.value_ng_ml, original_value=t.original_value, original_unit=t.original_unit,
+                   drawn_on=t.drawn_on, observation_id=t.resource, usable=t.value_ng_ml is not None,
+                   reasons_unusable=() if t.value_ng_ml is not None else ("no known unit",), method=t.method,
+                   unusable_kinds=() if t.value_ng_ml is not None else (Unusable.UNKNOWN_UNIT,))
         for t in record.troughs if today - timedelta(days=HISTORY_DAYS) <= t.drawn_on <= today
     )

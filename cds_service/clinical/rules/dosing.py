@@ -70,9 +70,10 @@ def trough_problems(trough: Trough, last_change_on: date | None, rules: TroughRu
 
 def assess_trough(trough: Trough, last_change_on: date | None, rules: TroughRules, today: date) -> TroughUsed:
     reasons = trough_reasons(trough, last_change_on, rules, today)
-    return TroughUsed(trough.value_ng_ml, trough.original_value, trough.original_unit, trough.drawn_on,
-                      trough.resource, not reasons, tuple(m for _, m in reasons), trough.method,
-                      tuple(k for k, _ in reasons))
+    return TroughUsed(value_ng_ml=trough.value_ng_ml, original_value=trough.original_value,
+                      original_unit=trough.original_unit, drawn_on=trough.drawn_on, observation_id=trough.resource,
+                      usable=not reasons, reasons_unusable=tuple(m for _, m in reasons), method=trough.method,
+                      unusable_kinds=tuple(k for k, _ in reasons))
 
 
 def linear_dose_mg(current_daily_mg: float, trough_ng_ml: float, target_ng_ml: float) -> float:
@@ -124,10 +125,11 @@ def regimen(mg_per_administration: float, per_day: float, formulation: Formulati
     """A measurable regimen, stated in mg and, for the solution, mL (clinical-protocol.md 2)."""
     if formulation == "solution":
         ml = round(mg_per_administration / measuring.solution_mg_per_ml, 4)
-        return DoseRegimen(mg_per_administration, per_day, "solution", measuring.solution_mg_per_ml,
-                           ml_per_administration=ml)
+        return DoseRegimen(mg_per_administration=mg_per_administration, administrations_per_day=per_day,
+                           formulation="solution", strength_mg=measuring.solution_mg_per_ml, ml_per_administration=ml)
     tablets = tablets_for(mg_per_administration, measuring.tablet_strengths_mg) or ()
-    return DoseRegimen(mg_per_administration, per_day, "tablet", tablets[-1] if tablets else 0.0,
+    return DoseRegimen(mg_per_administration=mg_per_administration, administrations_per_day=per_day,
+                       formulation="tablet", strength_mg=tablets[-1] if tablets else 0.0,
                        tablets_per_administration=float(len(tablets)), tablet_strengths_mg=tablets)
 
 

@@ -34,20 +34,22 @@ def project_schedule(timeline: tuple[DoseEvent, ...], plan: TaperPlan, taper_sta
             if current_plan.stop_due_on is not None:
                 stop_on = current_plan.stop_due_on
                 monitor_on = stop_on + timedelta(days=protocol.trough.monitoring_interval_days)
-                steps.append(ScheduleStep(stop_on, 0.0, 0.0, 0.0, None, monitor_on,
-                                          "stop (stop rule met), then monitor monthly"))
+                steps.append(ScheduleStep(due_on=stop_on, daily_dose_mg=0.0, mg_per_administration=0.0,
+                                          ml_per_administration=0.0, predicted_trough_ng_ml=None,
+                                          trough_due_on=monitor_on, note="stop (stop rule met), then monitor monthly"))
             break
         reg = step.regimen
         due_on = max(step.due_on, today)  # a step overdue is taken today, not in the past
         predicted = None
         if trough is not None and trough.value_ng_ml is not None and at_mg > 0:
             predicted = round(predicted_trough_ng_ml(trough.value_ng_ml, at_mg, reg.daily_dose_mg), 1)
-        steps.append(ScheduleStep(due_on, reg.daily_dose_mg, reg.mg_per_administration,
-                                  reg.ml_per_administration, predicted,
-                                  follow_up_due(due_on, protocol.trough.follow_up_days),
-                                  step.rule))
-        events.append(DoseEvent(due_on, reg.daily_dose_mg, reg.mg_per_administration,
-                                reg.administrations_per_day, reg.formulation))
+        steps.append(ScheduleStep(due_on=due_on, daily_dose_mg=reg.daily_dose_mg,
+                                  mg_per_administration=reg.mg_per_administration,
+                                  ml_per_administration=reg.ml_per_administration, predicted_trough_ng_ml=predicted,
+                                  trough_due_on=follow_up_due(due_on, protocol.trough.follow_up_days), note=step.rule))
+        events.append(DoseEvent(on=due_on, daily_mg=reg.daily_dose_mg,
+                                mg_per_administration=reg.mg_per_administration, per_day=reg.administrations_per_day,
+                                formulation=reg.formulation))
         current_plan = plan_taper(events, taper_start, (), protocol.taper, protocol.measuring, weight_kg,
                                   due_on + timedelta(days=1))
         # plan_taper is asked "the day after the step": the next step's due date comes from the rules

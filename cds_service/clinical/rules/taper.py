@@ -185,8 +185,9 @@ def _next_reduction(plan: TaperPlan, current: DoseEvent, timeline: Sequence[Dose
     reasons: list[str] = []
     solution_step = None
     if status == "tablets":
-        solution_event = DoseEvent(current.on, current.daily_mg, current.mg_per_administration,
-                                   current.per_day, "solution")
+        solution_event = DoseEvent(on=current.on, daily_mg=current.daily_mg,
+                                   mg_per_administration=current.mg_per_administration, per_day=current.per_day,
+                                   formulation="solution")
         solution, _ = reduction(solution_event, fraction, measuring)
         if solution is not None:
             due = earliest_step_day(timeline, not_before, solution.daily_dose_mg, fraction, rules.window_days)

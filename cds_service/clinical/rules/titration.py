@@ -28,8 +28,10 @@ def proposal_of(reg: DoseRegimen, current_daily_mg: float | None, weight_kg: flo
     daily = reg.daily_dose_mg
     change = None if not current_daily_mg else round(100 * (daily - current_daily_mg) / current_daily_mg, 1)
     # No loading dose here: during therapy the dose is changed and held 7-14 days (decision 0015).
-    return ProposedDose(reg, daily, round(daily / weight_kg, 4), change,
-                        None if predicted is None else round(predicted, 1), rule, line)
+    return ProposedDose(regimen=reg, daily_dose_mg=daily, dose_mg_per_kg_day=round(daily / weight_kg, 4),
+                        percent_change=change,
+                        predicted_trough_ng_ml=None if predicted is None else round(predicted, 1), rule=rule,
+                        protocol_line=line)
 
 
 def checked(proposal: ProposedDose, weight_kg: float, protocol: Protocol
