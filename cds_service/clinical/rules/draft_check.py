@@ -79,9 +79,19 @@ class DraftFacts:
 
 
 def _predicted(facts: DraftFacts, factor: float) -> float | None:
+    """None when a product is unknown: a prediction across it could be about 27 % off (decision 0024)."""
     if facts.trough_ng_ml is None or not facts.current_daily_mg:
         return None
+    if not _products_known(facts):
+        return None
     return round(predicted_trough_ng_ml(facts.trough_ng_ml, facts.current_daily_mg, facts.daily_mg) * factor, 1)
+
+
+def _products_known(facts: DraftFacts) -> bool:
+    """A change from a current dose compares like with like only when both products are known: the same
+    mg of tablets gives about 27 % more exposure than the solution (decision 0024). A start (no current
+    dose) is compared per kg whatever the product."""
+    return not facts.current_daily_mg or (facts.formulation is not None and facts.current_formulation is not None)
 
 
 def _close(daily_mg: float, proposal: ProposedDose, measuring: Measuring) -> bool:
@@ -147,7 +157,8 @@ def check_draft(facts: DraftFacts, protocol: Protocol) -> DraftCheck:
         verdict = DraftVerdict.DANGEROUS
     elif departures:
         verdict = DraftVerdict.DEPARTS
-    elif matches or (predicted is not None and facts.phase is not None):  # phase unknown: not comparable
+    elif _products_known(facts) and (matches or (predicted is not None and facts.phase is not None)):
+        # phase or a product unknown: not comparable
         verdict = DraftVerdict.FOLLOWS
     else:
         verdict = DraftVerdict.NOT_COMPARABLE
