@@ -10,10 +10,17 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import prometheus_client  # noqa: F401 - see below
 import pytest
 from hypothesis import settings
 
 from tests.support.fhir_server import FhirServer, start_fhir_server
+
+# prometheus_client picks its value store when first imported. `serve` run in-process (tests/test_cli_integrator.py,
+# tests/test_schema_migrations.py) sets PROMETHEUS_MULTIPROC_DIR only while it runs: had it imported the client
+# first, every later test in that worker would count into a directory that no longer exists. Imported above,
+# before any test, without the variable: each worker counts in memory whatever ran before.
+assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ, "the tests count in memory: unset PROMETHEUS_MULTIPROC_DIR"
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from cds_service.cli.arguments import add_seed_arguments
 from cds_service.synthetic import catalog, load_scenario, scenario_names
-from cds_service.synthetic.seed import TOKEN_ENV, SeedError, add_seed_arguments, run_seed, seed
+from cds_service.synthetic.seed import TOKEN_ENV, SeedError, run_seed, seed
 from tests.e2e.support import TODAY as E2E_TODAY
 from tests.support.fhir_server import free_port
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from cds_service.cli.arguments import add_toolkit_commands
 from cds_service.config import (
     LOG_LEVEL_ENV,
     LOG_LEVELS,
@@ -221,54 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "else the embedded defaults)")
     purge.set_defaults(func=_db_purge)
 
-    _add_optional_commands(sub)
+    add_toolkit_commands(sub)
     return parser
 
 
-def _add_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The integrator toolkit's commands; each module registers its own arguments."""
-    from cds_service.cli.check import add_check_arguments, run_check
-    from cds_service.cli.demo import add_demo_arguments, run_demo
-    from cds_service.cli.plan import add_plan_arguments, run_plan
-    from cds_service.cli.report import add_report_arguments, run_report
-    from cds_service.cli.token import add_token_arguments, run_token
-    from cds_service.synthetic.seed import add_seed_arguments, run_seed
-
-    demo = sub.add_parser("demo", help="try it: a local FHIR server with the synthetic patients and the service, "
-                          "JWT off, all on 127.0.0.1; prints a curl, the check command and a decision page",
-                          description="Start a local FHIR R4 server (sekmet-fhir, the [demo] extra), load the "
-                          "synthetic patients, and run the service allowed to read it, JWT off, on 127.0.0.1. "
-                          "Ctrl-C stops everything.")
-    add_demo_arguments(demo)
-    demo.set_defaults(func=run_demo)
-    token = sub.add_parser("token", help="a test issuer: make a key pair and its [[auth.issuers]] block "
-                           "(--new-key DIR), or sign a JWT for a call (--key DIR --aud URL)",
-                           description="Exercise the JWT path without an EHR: a local ES384 key pair whose "
-                           "public key set the service trusts as a pinned jwks_file, and tokens signed with it.")
-    add_token_arguments(token)
-    token.set_defaults(func=run_token)
-    seed = sub.add_parser("seed", help="upload the synthetic patients to a FHIR server")
-    add_seed_arguments(seed)
-    seed.set_defaults(func=run_seed)
-    check = sub.add_parser("check", help="call the service for a patient as an EHR would and show the cards",
-                           description="Build a hook request for a patient on a FHIR server, call the service "
-                           "(in-process, or a running one with --service) and print the cards.")
-    add_check_arguments(check)
-    check.set_defaults(func=run_check)
-    plan = sub.add_parser("plan", help="show a patient's projected taper schedule (table, and chart with --out)",
-                          description="Read a patient from a FHIR server, decide in-process and print the "
-                          "projected taper schedule.")
-    add_plan_arguments(plan)
-    plan.set_defaults(func=run_plan)
-    report = sub.add_parser("report", help="card outcomes for clinical governance: shown, accepted, overridden, "
-                            "ignored, time to feedback (table; chart with --out, CSV with --csv)",
-                            description="Count, per card kind and indicator, the cards shown and their feedback "
-                            "from the service's database (audit trail and feedback tables).")
-    add_report_arguments(report)
-    report.set_defaults(func=run_report)
-    from cds_service.simulation.command import register_simulate
-
-    register_simulate(sub)
 
 
 DATA_COMMANDS = frozenset({"serve", "check", "plan", "demo", "simulate"})  # they decide with the data files

@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 import requests
 
+from cds_service.cli.arguments import SERVICE_BEARER_ENV
 from cds_service.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -46,7 +47,6 @@ from cds_service.cli.common import (
     FhirReader,
     Progress,
     ToolkitError,
-    add_fhir_arguments,
     checked_base_url,
     today,
     token_from,
@@ -58,7 +58,6 @@ from cds_service.errors import PreconditionFailed
 from cds_service.fhir.gather import fill_template
 from cds_service.synthetic import ScenarioInfo
 
-HOOKS = ("patient-view", "order-select", "order-sign")
 ORDER_HOOKS = ("order-select", "order-sign")
 USER_ID = "Practitioner/sirolimus-cds-check"
 DRAFT_ID = "sirolimus-cds-check-draft"
@@ -70,7 +69,6 @@ NEW_ORDER_MEDICATION = {
 # What a draft keeps from the order it copies: the product and the dose, nothing of its history.
 _DRAFT_KEEPS = ("contained", "medicationCodeableConcept", "medicationReference", "reasonCode", "reasonReference",
                 "dosageInstruction", "dispenseRequest", "note")
-SERVICE_BEARER_ENV = "SIROLIMUS_CDS_SERVICE_BEARER"
 
 
 # -- the service, in-process or over HTTP ----------------------------------------------------------
@@ -284,28 +282,6 @@ def _error_message(what: str, status: int, body: Any) -> str:
 
 
 # -- command line -----------------------------------------------------------------------------------
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    add_fhir_arguments(parser)
-    parser.add_argument("--hook", choices=HOOKS, default="patient-view",
-                        help="the hook to fire (default patient-view)")
-    parser.add_argument("--draft", metavar="FILE",
-                        help="draft MedicationRequest JSON for order hooks (default: the patient's current "
-                        "sirolimus order as a draft, or a new order with no dose)")
-    parser.add_argument("--with-prefetch", action="store_true",
-                        help="fill the service's prefetch templates from the FHIR server, as the sandbox does")
-    parser.add_argument("--service", metavar="URL",
-                        help="call a running service at this root (e.g. http://127.0.0.1:8080) instead of "
-                        "in-process")
-    parser.add_argument("--bearer", metavar="JWT", default=None,
-                        help=f"Authorization bearer for --service (default: ${SERVICE_BEARER_ENV}); "
-                        "not needed when the service runs with --dev")
-    parser.add_argument("--config", metavar="FILE",
-                        help="TOML settings for the in-process service (default: $SIROLIMUS_CDS_CONFIG, else "
-                        "the embedded defaults); the --fhir-server is always allowed")
-    parser.add_argument("--json", action="store_true", help="print the service's response as JSON")
-    parser.add_argument("--all-synthetic", action="store_true",
-                        help="check every synthetic patient (as loaded by `seed`), each on its catalog hook")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def run_check(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -1,4 +1,4 @@
-"""What `check` and `plan` share: the FHIR server options, the bearer token, progress lines, reads.
+"""What `check` and `plan` share: the bearer token, progress lines, reads (their options: `arguments.py`).
 
 The token is sent in Authorization headers (or as the hook request's `fhirAuthorization`) and never
 printed: progress lines name resources and URLs only, and error messages come from
@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
+from cds_service.cli.arguments import TOKEN_ENV
 from cds_service.config import FhirSettings
 from cds_service.fhir.client import Deadline, FhirClient, FhirFetchError
 from cds_service.fhir.gather import Gathered, gather
 from cds_service.fhir.urls import base_url_problem
-
-TOKEN_ENV = "SIROLIMUS_CDS_FHIR_TOKEN"  # the same variable `seed` reads
-DEFAULT_TIMEOUT_SECONDS = 30.0
 
 # Exit statuses of every toolkit command.
 EXIT_OK = 0
@@ -36,16 +34,6 @@ class ToolkitError(Exception):
         self.status = status
 
 
-def add_fhir_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fhir-server", metavar="URL", required=True,
-                        help="FHIR R4 base URL holding the patient, e.g. http://127.0.0.1:8091/fhir")
-    parser.add_argument("--patient", metavar="ID", help="the Patient's id on that server")
-    parser.add_argument("--token", metavar="T", default=None,
-                        help=f"bearer token for the FHIR server (default: ${TOKEN_ENV}, else none); "
-                        "prefer the variable, a command line is visible to other users")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="time budget for reading the FHIR server (check: also the in-process service's FHIR "
-                        "budget, at most 60)")
 
 
 def token_from(args: argparse.Namespace) -> str | None:

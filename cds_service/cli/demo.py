@@ -146,8 +146,3 @@ def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
-
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=None,
-                        help="the service's port on 127.0.0.1 (default $SIROLIMUS_CDS_PORT, else 8080)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")

@@ -27,7 +27,6 @@ from cds_service.cli.common import (
     FhirReader,
     Progress,
     ToolkitError,
-    add_fhir_arguments,
     today,
     token_from,
 )
@@ -164,11 +163,6 @@ def write_chart(decision: Decision, path: Path) -> None:
 
 
 # -- command line -----------------------------------------------------------------------------------
-def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    add_fhir_arguments(parser)
-    parser.add_argument("--out", metavar="FILE", help="also draw the chart: plan.png or plan.svg")
-    parser.add_argument("--json", action="store_true", help="print the schedule as JSON instead of a table")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def run_plan(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -287,13 +287,6 @@ def chart_bytes(report: GovernanceReport, zone: ZoneInfo, image_format: str) -> 
 
 
 # -- command line -----------------------------------------------------------------------------------------
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", metavar="DATE", help="only cards shown from this day on (YYYY-MM-DD, "
-                        "00:00 in the configured time zone); default: every card recorded")
-    parser.add_argument("--out", metavar="FILE", help="also draw the chart: report.png or report.svg")
-    parser.add_argument("--csv", metavar="FILE", help="also write the numbers as CSV")
-    parser.add_argument("--config", help="TOML configuration file naming the database (default: "
-                        "$SIROLIMUS_CDS_CONFIG, else the embedded defaults; $SIROLIMUS_CDS_DATABASE_URL overrides)")
 
 
 def run_report(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

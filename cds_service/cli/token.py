@@ -30,7 +30,6 @@ from jwt.algorithms import ECAlgorithm
 from cds_service.cli.common import EXIT_OK, EXIT_USAGE, ToolkitError
 
 ALG = "ES384"
-DEFAULT_ISS = "https://test-ehr.invalid"  # .invalid: a name that can never be a real host
 SUB = "sirolimus-cds-token"
 PRIVATE_KEY, JWKS, ISSUER_TOML = "private-key.pem", "jwks.json", "issuer.toml"
 
@@ -69,15 +68,6 @@ def mint(folder: Path, aud: str, *, now: float | None = None, lifetime_seconds: 
     return jwt.encode(claims, key, algorithm=ALG, headers={"kid": kid, "typ": "JWT"})  # type: ignore[arg-type]
 
 
-def add_token_arguments(parser: argparse.ArgumentParser) -> None:
-    chosen = parser.add_mutually_exclusive_group(required=True)
-    chosen.add_argument("--new-key", metavar="DIR", help="make a test issuer's key pair and configuration in DIR")
-    chosen.add_argument("--key", metavar="DIR", help="sign with the key made by --new-key in DIR")
-    parser.add_argument("--iss", default=DEFAULT_ISS, help=f"with --new-key: the issuer name (default {DEFAULT_ISS})")
-    parser.add_argument("--aud", metavar="URL", help="with --key: the exact URL the token is for, e.g. "
-                        "http://127.0.0.1:8080/cds-services (public_base_url + the path called)")
-    parser.add_argument("--lifetime", metavar="SECONDS", type=int, default=300,
-                        help="with --key: seconds from iat to exp (default 300, the service's default maximum)")
 
 
 def run_token(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -27,12 +27,8 @@ import numpy as np
 
 from cds_service.clinical.pk.model import Dose, concentrations, dose_arrays, regimen, steady_state_trough
 from cds_service.clinical.pk.priors import Prior
+from cds_service.simulation import IHHE, KHE_GUIDED, KHE_MAINTENANCE
 from cds_service.synthetic.builder import DoseStep, who_median
-
-IHHE = "ihhe-sequential-sirolimus"
-KHE_MAINTENANCE = "khe-maintenance"
-KHE_GUIDED = "khe-guided-discontinuation"
-ARMS = (IHHE, KHE_MAINTENANCE, KHE_GUIDED)
 
 AGE_RANGE_DAYS = {IHHE: (91, 304), KHE_MAINTENANCE: (913, 3470), KHE_GUIDED: (913, 3470)}
 SIZE_FACTOR_SD = 0.10

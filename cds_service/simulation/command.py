@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -19,7 +18,8 @@ import numpy as np
 from cds_service.clinical.pk.priors import load_prior
 from cds_service.clinical.protocols import load_protocols
 
-from .cohort import ARMS, draw_patient
+from . import ARMS
+from .cohort import draw_patient
 from .course import Course, follow
 from .summary import table, write_chart
 
@@ -27,24 +27,10 @@ COURSE_START = date(2026, 1, 5)  # fixed, so that a seed means the same cohort o
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-HELP = "a virtual cohort following each protocol with the service's own decisions (table; chart with --out)"
-DESCRIPTION = ("Simulate children on each protocol, visit by visit, decided by the service's own code path; "
-               "print the cohort's figures with 95 % intervals.")
 
 
-def register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`sirolimus-cds simulate`: its help, arguments and entry point."""
-    add_simulate_arguments(sub.add_parser("simulate", help=HELP, description=DESCRIPTION))
 
 
-def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.set_defaults(func=run_simulate)
-    parser.add_argument("--patients", type=int, default=50, help="children per arm (default 50)")
-    parser.add_argument("--months", type=int, default=24, help="months of follow-up (default 24)")
-    parser.add_argument("--protocol", action="append", choices=ARMS, default=None,
-                        help="an arm to simulate (repeatable; default: all three)")
-    parser.add_argument("--seed", type=int, default=16, help="random seed (default 16)")
-    parser.add_argument("--out", type=Path, default=None, help="write the chart of doses and troughs (PNG)")
 
 
 class ProgressBar:

@@ -33,10 +33,8 @@ from cds_service.synthetic.builder import (
     quantity,
 )
 
+from . import IHHE, KHE_GUIDED, KHE_MAINTENANCE
 from .cohort import (
-    IHHE,
-    KHE_GUIDED,
-    KHE_MAINTENANCE,
     RELAPSE_PLATELETS,
     VirtualPatient,
     dose_list,

@@ -20,11 +20,10 @@ from typing import Any, TextIO
 
 import requests
 
+from cds_service.cli.arguments import DEFAULT_TIMEOUT_SECONDS, TOKEN_ENV
 from cds_service.fhir.urls import base_url_problem
 from cds_service.synthetic import catalog, load_scenario, scenario_names
 
-TOKEN_ENV = "SIROLIMUS_CDS_FHIR_TOKEN"
-DEFAULT_TIMEOUT_SECONDS = 30.0
 _MAX_DIAGNOSTICS = 600
 
 
@@ -122,20 +121,6 @@ def _diagnostics(response: requests.Response) -> str:
 
 
 # -- command line ----------------------------------------------------------------------------------
-def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `seed` subcommand's options (the CLI calls run_seed(args) with the parsed result)."""
-    parser.add_argument("--fhir-server", metavar="URL",
-                        help="FHIR R4 base URL to upload to, e.g. http://127.0.0.1:8091/fhir")
-    parser.add_argument("--token", metavar="T", default=None,
-                        help=f"bearer token for the FHIR server (default: ${TOKEN_ENV}, else none)")
-    parser.add_argument("--scenario", metavar="NAME", action="append", choices=scenario_names(),
-                        help="upload only this scenario (repeatable; default: all)")
-    parser.add_argument("--date", metavar="YYYY-MM-DD", type=date.fromisoformat, default=None,
-                        help="shift the data as if today were this date (default: today)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="timeout of each FHIR request")
-    parser.add_argument("--list", action="store_true",
-                        help="list the scenarios and their expected outcomes, upload nothing")
 
 
 def run_seed(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None, *,

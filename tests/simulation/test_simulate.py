@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.cli import main
-from cds_service.simulation.cohort import IHHE, KHE_GUIDED, KHE_MAINTENANCE
+from cds_service.simulation import IHHE, KHE_GUIDED, KHE_MAINTENANCE
 from cds_service.simulation.command import simulate
 
 
