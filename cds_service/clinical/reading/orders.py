@@ -115,8 +115,13 @@ def _overlaps(selected: list[Selected]) -> tuple[dict[int, list[str]], set[int]]
     The later order's reasons, and the earlier orders that stay in force."""
     overlaps: dict[int, list[str]] = {}
     overlapped: set[int] = set()
+    # An order stopped, completed, cancelled or entered-in-error is in force on no later day: only the
+    # others are compared (a 10-year history holds hundreds of completed orders and one or two others).
+    maybe_in_force = [i for i, item in enumerate(selected) if str(item[2].get("status")) not in ENDED_STATUSES]
     for j, (later_start, _, _, _) in enumerate(selected):
-        for i in range(j):
+        for i in maybe_in_force:
+            if i >= j:
+                break
             earlier = selected[i]
             if _still_in_force(str(earlier[2].get("status")), earlier[1], later_start):
                 overlaps.setdefault(j, []).append(_overlap_reason(earlier, later_start))
