@@ -77,13 +77,22 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if _left_out_by_markexpr(collection_path, config) else None
 
 
+# The fixtures that reach a server process of the machine (see pytest_collection_modifyitems).
+SERVER_FIXTURES = {"fhir_server", "postgres_admin"}
+# The PostgreSQL variant of a test parametrized over the databases: a round trip to the server and a
+# fresh database per test, so `slow` like the other server tests (a parameter's marks, since such a
+# test reaches `postgres_url` through request.getfixturevalue, which the rule above cannot see).
+POSTGRESQL = pytest.param("postgresql", marks=[pytest.mark.integration, pytest.mark.slow])
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that talks to the real FHIR server process (it uses `fhir_server`, directly or through
-    `fhir`/`seeded`) is `integration` and `slow`: out of the inner loop, always in CI. The rule reads the
-    fixtures, so a new e2e test cannot forget it. Runs before `-m` deselects (tryfirst)."""
+    `fhir`/`seeded`) or to the PostgreSQL server (`postgres_admin`, through `postgres_url`) is
+    `integration` and `slow`: out of the inner loop, always in CI. The rule reads the fixtures, so a
+    new test cannot forget it. Runs before `-m` deselects (tryfirst)."""
     for item in items:
-        if "fhir_server" in getattr(item, "fixturenames", ()):
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.slow)
 
@@ -174,7 +183,7 @@ def postgres_url(postgres_admin) -> Iterator[str]:  # type: ignore[no-untyped-de
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", POSTGRESQL])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
     """Each test using this runs against SQLite and against the real PostgreSQL server."""
     if request.param == "sqlite":

@@ -29,7 +29,7 @@ from cds_service.http.auth.replay import (
     replay_store_for,
 )
 from cds_service.http.auth.verify import JwtVerifier
-from tests.conftest import require_service
+from tests.conftest import POSTGRESQL, require_service
 from tests.support.jwt_tokens import bearer, claims_for, jwks_for, make_es384_key, mint, serve_jwks
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -55,7 +55,7 @@ def redis_namespace() -> Iterator[str]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "redis", "sqlite", POSTGRESQL])
 def make_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], ReplayStore]]:  # type: ignore[no-untyped-def]
     """A factory: each call is another worker's view of the same replay record (for a database: its
     own engine and connections, as a worker after the fork has)."""

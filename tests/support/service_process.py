@@ -68,7 +68,9 @@ def running_service(workdir: Path, config: Path, port: int, workers: int = 1) ->
         )
     service = ServiceProcess(f"http://127.0.0.1:{port}", workdir, process, log_path)
     try:
-        deadline = time.monotonic() + 30
+        # A guard, not a measure: on a shared 2-core machine at a load of 13, two gunicorn workers importing
+        # the service and warming up took over 30 s to answer /healthz (a full-suite run, 2026-12-02).
+        deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"sirolimus-cds serve exited: {service.output()[-3000:]}")
