@@ -51,7 +51,7 @@ class FeedbackItem:
     sequence: int = 0  # order of arrival, breaks ties between equal timestamps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutcomeRow:
     kind: str
     indicator: str
@@ -67,7 +67,7 @@ class OutcomeRow:
         return kind_label(self.kind)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GovernanceReport:
     since: dt.datetime | None  # cards shown from this instant (None: from the first card recorded)
     made_at: dt.datetime  # the report's own time: cards shown until then, feedback received until then

@@ -28,7 +28,7 @@ class ExpectedOutcome:
     mentions: str | None = None  # a phrase some card's summary or detail carries (any case)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScenarioInfo:
     """One catalog line: what the patient is and what the service should say about them."""
 

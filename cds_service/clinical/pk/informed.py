@@ -39,7 +39,7 @@ class ModelDose:
     held_by: tuple[str, ...] = ()  # the protocol limits that held it back, in words
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelView:
     prior_id: str
     unusable_reason: str | None = None  # one line for the card when the model cannot be used

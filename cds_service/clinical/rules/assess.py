@@ -44,7 +44,7 @@ MAX_AGE_YEARS = 21  # both protocols are paediatric: an older "child" is a recor
 LEVEL_ORDER = "order a whole-blood trough before the next dose (LOINC 29247-4)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Assessment:
     decision: Decision
     protocol: Protocol | None
@@ -73,10 +73,11 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     if arm is None:
         no_arm = (MissingData("a KHE or IHHE diagnosis (Condition) or a CarePlan naming the protocol",
                               "record the diagnosis"),)
-        return Assessment(Decision(kind="dosing", patient_id=record.patient_id, decided_on=today,
-                                   missing_data=no_arm,
-                                   no_proposal_reasons=("the protocol cannot be known from the record",)),
-                          None, None, None, None, (), ())
+        return Assessment(decision=Decision(kind="dosing", patient_id=record.patient_id, decided_on=today,
+                                            missing_data=no_arm,
+                                            no_proposal_reasons=("the protocol cannot be known from the record",)),
+                          protocol=None, timeline=None, current=None, last_change_on=None, signals=(),
+                          warnings=())
     protocol = protocols[arm.protocol_id]
     eligibility, found = _eligibility(record, protocol, protocols, today, sirolimus_ordered=sirolimus_ordered)
     readings, gaps = _read(record, protocol, eligibility, today)
@@ -86,8 +87,9 @@ def assess(record: PatientRecord, arm: ArmAssignment | None, protocols: Protocol
     decision = _decision(record, arm, readings, Gaps(findings=found) + gaps, proposal,
                          starting=sirolimus_ordered or proposal.stop is not None)
     last_change_on = readings.changes[-1].changed_on if readings.changes else None
-    return Assessment(decision, readings.protocol, readings.timeline, readings.current, last_change_on,
-                      proposal.signals, proposal.warnings)
+    return Assessment(decision=decision, protocol=readings.protocol, timeline=readings.timeline,
+                      current=readings.current, last_change_on=last_change_on, signals=proposal.signals,
+                      warnings=proposal.warnings)
 
 
 def _eligibility(record: PatientRecord, protocol: Protocol, protocols: Protocols, today: date,

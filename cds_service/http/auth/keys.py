@@ -142,7 +142,7 @@ def public_addresses_only(host: str, port: int, resolver: Resolver = resolve_hos
 # Keys
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SigningKey:
     kid: str | None
     kty: str
