@@ -49,6 +49,32 @@ def problems(name: str, document: Any, limit: int = 5) -> list[str]:
     return [f"{_where(e)}: {_what(e)}" for e in errors[:limit]]
 
 
+# The hook-request schema says of `prefetch` only this (its own property, named by no other keyword):
+# an object whose every member is an object naming its resourceType, or null.
+PREFETCH_MEMBER_SCHEMA = {"anyOf": [{"type": "object", "required": ["resourceType"]}, {"type": "null"}]}
+
+
+def hook_request_problems(document: Any) -> list[str]:
+    """`problems("hook-request", document)`, without walking the schema over every prefetch member.
+
+    The schema constrains `prefetch` by its own property only (PREFETCH_MEMBER_SCHEMA; no other keyword of
+    the schema names it or counts the body's members), so a body is valid exactly when the body without
+    `prefetch` is and each prefetch member is null or an object with a resourceType, which plain Python
+    checks here as the schema's types do (a dict, None). Anything else, and any violation, is validated
+    whole by the schema: the same refusals, with the same messages (issue #15, decision 0140).
+    """
+    if isinstance(document, dict) and _members_fit_prefetch(document.get("prefetch", {})):
+        rest = {key: value for key, value in document.items() if key != "prefetch"}
+        if validator("hook-request").is_valid(rest):
+            return []
+    return problems("hook-request", document)
+
+
+def _members_fit_prefetch(prefetch: Any) -> bool:
+    return isinstance(prefetch, dict) and all(
+        value is None or (isinstance(value, dict) and "resourceType" in value) for value in prefetch.values())
+
+
 def _where(error: ValidationError) -> str:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
     return path or "(root)"
@@ -69,4 +95,4 @@ def _what(error: ValidationError) -> str:
     return f"does not satisfy '{error.validator}'"
 
 
-__all__ = ["PROFILES_DIR", "SCHEMA_NAMES", "problems", "validator"]
+__all__ = ["PROFILES_DIR", "SCHEMA_NAMES", "hook_request_problems", "problems", "validator"]

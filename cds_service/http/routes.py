@@ -21,7 +21,7 @@ from cds_service.service.pipeline import handle_hook
 from cds_service.service.protocol_files import plan_definition, protocol_data
 from cds_service.service.services import DEPRECATED_DOSING, discovery_document, known_ids, resolve
 from cds_service.service.state import AppState, app_state
-from fhir_profiles.schemas import problems
+from fhir_profiles.schemas import hook_request_problems, problems
 
 log = logging.getLogger("sirolimus_cds.http")
 blueprint = Blueprint("cds", __name__)
@@ -72,7 +72,7 @@ def call_service(service_id: str) -> Response:
     if service_id not in known_ids():
         raise NotFound(f"no CDS service with id '{service_id}'")
     document, check_prefetch = read_hook_body(request, state().settings.limits)
-    found = problems("hook-request", document)
+    found = hook_request_problems(document)
     if found:
         raise BadRequest("the hook request does not follow CDS Hooks 2.0", details=found)
     service = resolve(service_id, document["hook"])
