@@ -139,3 +139,48 @@ def test_a_malformed_prefetch_bundle_is_the_clients_error_not_the_servers():
     with pytest.raises(BadRequest, match="prefetch 'levels' is malformed"):
         gather(request({"patient": PATIENT, "levels": broken, "orders": None}), TEMPLATES, client, 5)
     assert client.searched == []
+
+
+class MeetingClient(RecordingClient):
+    """Each search waits until every key of the record has been asked for: a client that asked for fewer at
+    once (a second round trip for the rest) never gets its first answer, and the barrier breaks."""
+
+    def __init__(self, answers: dict[str, list[dict[str, Any]]], meeting: int) -> None:
+        super().__init__(answers)
+        import threading
+
+        self.meeting = threading.Barrier(meeting, timeout=10)
+
+    def search(self, base: str, query: str, token: str | None, deadline: Any) -> list[dict[str, Any]]:
+        self.meeting.wait()
+        return super().search(base, query, token, deadline)
+
+
+def test_every_key_of_the_full_record_is_asked_for_at_once():
+    """The 11 keys of prefetch.json in one round trip to the FHIR server, not 8 and then 3."""
+    from fhir_profiles import load_json
+
+    templates = load_json("prefetch.json")
+    assert len(templates) == 11
+    answers = {fill_template(t, {"patientId": "p 1"}): ([PATIENT] if key == "patient" else [])
+               for key, t in templates.items()}
+    client = MeetingClient(answers, meeting=len(templates))
+    gathered = gather(request(), templates, client, 5)
+    assert gathered.patient == PATIENT and len(client.searched) == 11
+    assert set(gathered.sources.values()) == {"fetched"}
+
+
+def test_ten_years_of_monthly_draws_are_read_within_the_page_cap():
+    """Every page is followed and more than `max_pages` fails the call (412): each paged Observation key's page
+    size must let a 10-year history of monthly draws fit (weights and heights were 10 a page: a child with more
+    than 50 of them could not be read from the FHIR server at all)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from cds_service.config import FhirSettings
+    from fhir_profiles import load_json
+
+    templates = load_json("prefetch.json")
+    for key, codes in {"sirolimusLevels": 1, "weightHeight": 2, "labs": 9}.items():
+        query = parse_qs(urlsplit(templates[key]).query)
+        assert len(query["code"][0].split(",")) == codes
+        assert int(query["_count"][0]) * FhirSettings().max_pages >= 120 * codes, key

@@ -34,9 +34,12 @@ _MAX_RETRY_AFTER_S = 2.0
 _BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
+# Connections kept open per FHIR server: one for each query a hook call runs at once (gather.py), so
+# every key of the record is read in the same round trip and each connection is reused by the next call.
+CONCURRENT_READS = 16
 
-__all__ = ["Deadline", "FhirClient", "FhirFetchError", "MAX_REDIRECTS", "NotAllowed", "bundle_resources",
-           "is_under", "next_link"]
+__all__ = ["CONCURRENT_READS", "Deadline", "FhirClient", "FhirFetchError", "MAX_REDIRECTS", "NotAllowed",
+           "bundle_resources", "is_under", "next_link"]
 
 
 class FhirFetchError(Exception):
@@ -81,7 +84,7 @@ class FhirClient:
     def __init__(self, settings: FhirSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=CONCURRENT_READS, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
