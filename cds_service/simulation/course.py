@@ -19,7 +19,7 @@ import numpy as np
 from cds_service.clinical.decision import Decision, MonitoringKind, Phase, ProposedDose, Rule
 from cds_service.clinical.pk.fit import Prediction
 from cds_service.clinical.pk.priors import Prior
-from cds_service.clinical.protocols import Protocol
+from cds_service.clinical.protocols import Protocol, load_protocols
 from cds_service.clinical.reading.record import PatientRecord, build_record
 from cds_service.service.pipeline import decide
 from cds_service.service.services import MONITORING, ORDER_SELECT, services
@@ -199,8 +199,11 @@ def _set_up(chart: ChildChart, prior: Prior, protocol: Protocol, rng: np.random.
           remission=remission, body_site="trunk")
     b.no_known_drug_allergy(remission)
     dose = effective_dose_mg(p, prior, day0, rng, protocol.sanity.max_mg_per_kg_day)
-    chart.steps.append(DoseStep(remission - timedelta(days=200), dose, why="maintenance, trough 5-7 ng/mL"))
-    title = "KHE: guided discontinuation (NCT04448873)" if p.arm == KHE_GUIDED else "KHE: sirolimus maintenance"
+    maintenance = load_protocols()[KHE_MAINTENANCE]  # the band the child was kept in before day 0
+    band = f"{maintenance.target_low_ng_ml:g}-{maintenance.target_high_ng_ml:g} ng/mL"
+    chart.steps.append(DoseStep(remission - timedelta(days=200), dose, why=f"maintenance, trough {band}"))
+    title = (f"KHE: guided discontinuation ({protocol.ref.registration})" if p.arm == KHE_GUIDED
+             else "KHE: sirolimus maintenance")
     chart.plan_reference = b.care_plan(p.arm, day0 if p.arm == KHE_GUIDED else remission, title)
     if p.arm == KHE_GUIDED:
         b.guardian_consent(day0 - timedelta(days=7), "Guardian", "MTH")

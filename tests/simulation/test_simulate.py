@@ -91,3 +91,14 @@ def test_a_wrong_out_path_is_one_line_and_exit_2(out: str, tmp_path: Path,
     assert main(["simulate", "--patients", "1", "--months", "1", "--out", str(tmp_path / out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("simulate: ") and len(err.strip().splitlines()) == 1
+
+
+def test_the_simulated_arms_are_the_protocols_of_the_protocol_data() -> None:
+    """cds_service.simulation spells the arms' ids so that `--help` imports nothing heavy (issue #14 item 3
+    keeps protocol facts in the protocol data): they must stay the loader's ids, or a child would be
+    simulated under a protocol the service does not know."""
+    from cds_service.clinical import protocols
+
+    assert (IHHE, KHE_MAINTENANCE, KHE_GUIDED) == (protocols.IHHE_SEQUENTIAL, protocols.KHE_MAINTENANCE,
+                                                   protocols.KHE_GUIDED)
+    assert set(protocols.load_protocols().by_id) == {IHHE, KHE_MAINTENANCE, KHE_GUIDED}
