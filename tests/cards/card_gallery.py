@@ -17,19 +17,19 @@ TODAY = date(2026, 11, 22)
 URL = "https://cds.example.org"
 
 
-def _record(name: str) -> tuple[Any, list[dict[str, Any]]]:
+def scenario_record(name: str) -> tuple[Any, list[dict[str, Any]]]:
     entries = [e["resource"] for e in load_scenario(name, TODAY)["entry"]]
     patient = next(r for r in entries if r["resourceType"] == "Patient")
     rest = [r for r in entries if r is not patient]
     return build_record(patient, rest, TODAY), rest
 
 
-def _current_order(resources: list[dict[str, Any]]) -> dict[str, Any] | None:
+def current_order(resources: list[dict[str, Any]]) -> dict[str, Any] | None:
     active = [r for r in resources if r["resourceType"] == "MedicationRequest" and r.get("status") == "active"]
     return copy.deepcopy(active[-1]) if active else None
 
 
-def _solution_draft(per_dose_mg: float, per_day: int) -> dict[str, Any]:
+def solution_draft(per_dose_mg: float, per_day: int) -> dict[str, Any]:
     return {"resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
                                                       "code": "314230"}]},
@@ -40,8 +40,8 @@ def _solution_draft(per_dose_mg: float, per_day: int) -> dict[str, Any]:
 
 def dosing_decision(name: str) -> Any:
     """The real core's Decision on order-select for a synthetic patient, drafting its current order."""
-    record, resources = _record(name)
-    draft = _current_order(resources) or _solution_draft(0.4, 2)
+    record, resources = scenario_record(name)
+    draft = current_order(resources) or solution_draft(0.4, 2)
     return decide_dosing(record, draft, load_protocols(), TODAY)
 
 
@@ -58,18 +58,18 @@ def gallery() -> dict[str, dict[str, Any]]:
             cards[f"{name}-{hook}-{index}"] = card
 
     for name in scenario_names():
-        record, resources = _record(name)
+        record, resources = scenario_record(name)
         add(name, decide_monitoring(record, protocols, TODAY), "patient-view", None)
-        draft = _current_order(resources) or _solution_draft(0.4, 2)
+        draft = current_order(resources) or solution_draft(0.4, 2)
         add(name, decide_dosing(record, draft, protocols, TODAY), "order-select", draft)
-    record, _ = _record("khe-maintenance-high")
-    for label, draft in {"doubled": _solution_draft(1.0, 2), "halved-once-daily": _solution_draft(0.47, 1),
-                         "tenfold": _solution_draft(10, 2)}.items():
+    record, _ = scenario_record("khe-maintenance-high")
+    for label, draft in {"doubled": solution_draft(1.0, 2), "halved-once-daily": solution_draft(0.47, 1),
+                         "tenfold": solution_draft(10, 2)}.items():
         add(f"khe-maintenance-high-{label}", decide_dosing(record, draft, protocols, TODAY), "order-select", draft)
     for label, sign_on in {"relapse-after-stop": date(2026, 11, 20), "relapse-after-stop-stale": date(2026, 10, 20)
                            }.items():  # decision 0018: a completed taper, then platelets 80
         stopped = build_record(fhir.patient(date(2020, 6, 1)), completed_taper(platelets(80, sign_on)), TODAY)
         add(label, decide_monitoring(stopped, protocols, TODAY), "patient-view", None)
-        add(label, decide_dosing(stopped, _solution_draft(0.13, 2), protocols, TODAY), "order-select",
-            _solution_draft(0.13, 2))
+        add(label, decide_dosing(stopped, solution_draft(0.13, 2), protocols, TODAY), "order-select",
+            solution_draft(0.13, 2))
     return cards

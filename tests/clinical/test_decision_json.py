@@ -30,9 +30,9 @@ def _by_asdict(value: Any) -> Any:
 
 @pytest.mark.parametrize("name", card_gallery.scenario_names())
 def test_to_dict_is_asdict_converted_for_every_synthetic_patient(name: str) -> None:
-    record, resources = card_gallery._record(name)
+    record, resources = card_gallery.scenario_record(name)
     protocols = load_protocols()
-    draft = card_gallery._current_order(resources) or card_gallery._solution_draft(0.4, 2)
+    draft = card_gallery.current_order(resources) or card_gallery.solution_draft(0.4, 2)
     for decision in (decide_monitoring(record, protocols, card_gallery.TODAY),
                      decide_dosing(record, draft, protocols, card_gallery.TODAY)):
         stored = decision.to_dict()

@@ -260,6 +260,14 @@ def check_trough(resource: dict[str, Any], *, due: dt.date, patient_id: str) -> 
         f"trough ordered for {resource['occurrenceDateTime']}, expected {due.isoformat()}")
 
 
+def check_troughs_offered(card: dict[str, Any], *, due: dt.date, patient_id: str) -> None:
+    """The card offers at least one new trough, and every one it offers is a valid trough due `due`."""
+    troughs = actions(card, "ServiceRequest", "create")
+    assert troughs, f"a new trough should be offered on: {card['summary']}"
+    for action in troughs:
+        check_trough(action["resource"], due=due, patient_id=patient_id)
+
+
 def check_careplan(resource: dict[str, Any], *, protocol: str, patient_id: str) -> CarePlan:
     model = CarePlan.model_validate(resource)
     version = protocol_version(protocol)

@@ -17,6 +17,7 @@ from tests.e2e.support import (
     card_text,
     check_dose,
     check_trough,
+    check_troughs_offered,
     day,
     no_dose_offered,
     only_card,
@@ -173,10 +174,7 @@ def test_implausible_level_is_critical_and_asks_for_a_new_trough_now(client: Any
     assert card["indicator"] == "critical"
     assert "250" in card_text(card)
     no_dose_offered(cards)
-    troughs = actions(card, "ServiceRequest", "create")
-    assert troughs, "a new trough should be offered"
-    for action in troughs:
-        check_trough(action["resource"], due=day(0), patient_id="e2e-implausible")
+    check_troughs_offered(card, due=day(0), patient_id="e2e-implausible")
 
 
 def test_interacting_drug_warns_and_offers_no_dose_from_a_level_taken_before_it(client: Any, db: Any,
@@ -190,10 +188,7 @@ def test_interacting_drug_warns_and_offers_no_dose_from_a_level_taken_before_it(
     assert card["indicator"] == "warning"
     assert "voriconazole" in card_text(card)
     no_dose_offered(cards)
-    troughs = actions(card, "ServiceRequest", "create")
-    assert troughs
-    for action in troughs:
-        check_trough(action["resource"], due=day(0), patient_id="khe-azole")
+    check_troughs_offered(card, due=day(0), patient_id="khe-azole")
 
 
 def test_sanity_limit_hit_is_critical_and_offers_no_dose(client: Any, db: Any, fhir: Any) -> None:
