@@ -134,3 +134,20 @@ def test_decision_page_shows_the_models_dose_held_by_the_protocol():
     html = render_decision_page(decision.to_dict(), created_at=datetime(2026, 11, 22, tzinfo=UTC))
     assert "Model's dose for 6 ng/mL (the middle of 5–7): 0.2 mg (0.2 mL" in html
     assert "held back by the protocol" in html and "Protocol dose: predicted trough" in html
+
+
+def test_an_ihhe_infants_card_says_the_prior_was_fitted_in_khe_not_ihhe():
+    """IHHE infant, 6 kg, 0.3 mg twice daily, trough 6 ng/mL: the card's one PK line names the Chen 2020 prior
+    as fitted in KHE children, not in IHHE (decision 0113): the model extrapolates for this child, as the
+    decision page says; a KHE child's line carries no such caveat."""
+    from tests.clinical.test_scenarios import ihhe_infant
+
+    resources = [*ihhe_infant(), fhir.sirolimus(date(2026, 10, 1), 0.3), fhir.trough(6.0, date(2026, 11, 18))]
+    draft = fhir.draft(0.3, "mL", 2)
+    decision = run(resources, draft, born=date(2026, 3, 1))
+    text = "\n".join(c["detail"] for c in dosing_cards(decision, draft=draft, decision_url="https://cds.example.org/d/1",
+                                                         today=TODAY))
+    assert re.search(r"\*\*PK model \(Chen 2020, fitted in KHE, not IHHE; \d+ troughs?\):\*\* protocol dose "
+                     + INTERVAL, text)
+    khe_text, _ = _detail(4.0, 0.6)
+    assert "**PK model (Chen 2020, 1 trough):**" in khe_text and "fitted in" not in khe_text
