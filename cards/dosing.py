@@ -180,10 +180,15 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
             f"{name}: tablets cannot step; oral solution {dose_short(switch.dose.regimen)}",
         )
     draft = decision.draft_dose
-    if decision.draft_missing and not serious:
+    if _no_dose_yet(decision) and not serious:
         # A sirolimus order with no dose yet (the sandbox's picker before a dose is typed): say so first.
         return fit(f"Sirolimus order has no dose yet. {why}: {dose}{tail}",
                    f"No dose entered yet; {name} proposes {dose}{tail}")
+    if decision.draft_missing and decision.draft_check is not None and draft is None and not serious:
+        # A dose in mg, by ingredient only: the product is what is missing (decisions 0020, 0024).
+        drafted = f"Draft {number(decision.draft_check.draft_daily_mg)} mg/day names no product"
+        return fit(f"{drafted} (solution or tablets). {why}: {dose}{tail}",
+                   f"{drafted}; {name} proposes {dose}{tail}")
     if draft is not None and draft.formulation != proposed.regimen.formulation:
         dose = ("oral solution " if proposed.regimen.formulation == "solution" else "tablets ") + dose
     if serious:
@@ -192,6 +197,12 @@ def _dose_summary(decision: Decision, proposed: ProposedDose, serious: list[Find
     if matches:
         return fit(f"{why}: draft {dose} matches the protocol{tail}{trough}", f"{why}: draft {dose} matches{tail}")
     return fit(f"{why}: {dose}{tail}{trough}", f"{why}: {dose}{tail}", f"{name}: {dose}{tail}")
+
+
+def _no_dose_yet(decision: Decision) -> bool:
+    """The draft lacks something and no daily dose can be read from it (a draft read to a daily dose lacks
+    something else: its product, when named by ingredient only)."""
+    return bool(decision.draft_missing) and decision.draft_check is None
 
 
 def _dose_suggestions(
@@ -235,7 +246,7 @@ def _dose_suggestions(
             switch = made if alternative.kind == "solution_equivalent" else switch
     if trough:
         as_drafted = ("dose unit to correct" if decision.draft_unknown_unit
-                      else "no dose entered yet" if decision.draft_missing else "dose as drafted")
+                      else "no dose entered yet" if _no_dose_yet(decision) else "dose as drafted")
         out.append(suggestion(f"Order only the next trough, for {when(_trough_day(decision))}; {as_drafted}", trough))
     if not matches:
         out[0] = replace(out[0], recommended=True)
