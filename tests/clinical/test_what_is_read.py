@@ -71,7 +71,13 @@ def test_an_older_lab_no_rule_reads_is_not_read() -> None:
     assert record.unusable == ()
 
 
-def test_the_six_newest_platelet_counts_are_read_for_relapse_signs() -> None:
+def test_platelet_counts_of_the_history_are_read_for_relapse_signs() -> None:
+    """Every count within HISTORY_DAYS (548) is read, not only the six newest (decision 0025): a sign since
+    the taper's start stands until a return (0002). Beyond 548 days only the six newest are."""
     counts = [fhir.obs(PLATELETS, 250 - i, "10*9/L", TODAY - timedelta(days=10 * i)) for i in range(8)]
     record = build_record(fhir.patient(date(2020, 6, 1)), [*ELIGIBLE, *counts], TODAY)
-    assert [(TODAY - lab.on).days for lab in record.labs if lab.loinc == PLATELETS] == [0, 10, 20, 30, 40, 50]
+    assert [(TODAY - lab.on).days for lab in record.labs if lab.loinc == PLATELETS] == [0, 10, 20, 30, 40, 50,
+                                                                                        60, 70]
+    yearly = [fhir.obs(PLATELETS, 250, "10*9/L", TODAY - timedelta(days=365 * i)) for i in range(8)]
+    record = build_record(fhir.patient(date(2020, 6, 1)), [*ELIGIBLE, *yearly], TODAY)
+    assert len([lab for lab in record.labs if lab.loinc == PLATELETS]) == 6

@@ -33,8 +33,10 @@ _KEEP_LAB = 6
 HISTORY_DAYS = 548
 # Labs no rule reads but through PatientRecord.latest_lab (eligibility): only the newest usable result
 # of each is read and validated (decision 0138). Platelets and fibrinogen are also read since a
-# taper's start (relapse signs): their six newest are.
+# taper's start (relapse signs, consumed only by a return, decision 0002): their six newest, and every
+# one drawn within HISTORY_DAYS, at most _KEEP_SIGNS of them (decision 0025).
 _NEWEST_ONLY = frozenset(LAB_CODES) - {LOINC_PLATELETS, LOINC_FIBRINOGEN}
+_KEEP_SIGNS = 60
 
 
 def _loinc(obs: dict[str, Any]) -> str | None:
@@ -171,11 +173,16 @@ def _reference_range(obs: dict[str, Any], loinc: str) -> tuple[float | None, flo
 
 def read_labs(by_loinc: ByLoinc, loincs: tuple[str, ...], today: date,
               unusable: list[Unusable]) -> tuple[LabResult, ...]:
-    """Lab results converted to the unit the rules use, newest first: the six newest usable of each code,
-    or only the newest usable one of a code read through `latest_lab` alone (_NEWEST_ONLY)."""
+    """Lab results converted to the unit the rules use, newest first: only the newest usable one of a code
+    read through `latest_lab` alone (_NEWEST_ONLY); of platelets and fibrinogen (relapse signs since a
+    taper's start) the six newest and every one within HISTORY_DAYS (decision 0025)."""
+    window_start = today - timedelta(days=HISTORY_DAYS)
     result = []
     for loinc in loincs:
-        for when, obs in _select(by_loinc, loinc, today, _KEEP_LAB, unusable):
+        keep = _KEEP_LAB if loinc in _NEWEST_ONLY else _KEEP_SIGNS
+        for position, (when, obs) in enumerate(_select(by_loinc, loinc, today, keep, unusable)):
+            if position >= _KEEP_LAB and when < window_start:
+                break  # newest first: every later one is older still
             lab = _lab(obs, loinc, when, unusable)
             if lab is not None:
                 result.append(lab)
