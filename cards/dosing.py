@@ -289,13 +289,17 @@ def _alternative_suggestion(
         why = f"a {smaller_step(decision.protocol)}{suffix}{confirming}"
     else:
         label = f"{SWITCH_LABEL}: {dose}{suffix}{confirming}"
-        why = f"switch to oral solution{confirming}. {NOT_BIOEQUIVALENT}"
-    return suggestion(label, [_update(decision, draft, regimen, why)] + trough)
+        why = f"switch to oral solution{confirming}"
+    switch = alternative.kind == "solution_equivalent"
+    return suggestion(label, [_update(decision, draft, regimen, why, switch_to_solution=switch)] + trough)
 
 
-def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str) -> Action:
+def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegimen, why: str,
+            *, switch_to_solution: bool = False) -> Action:
+    """The draft rewritten to `regimen`; a change of formulation (the switch alternative, or a product other
+    than the draft's) says once that tablets and solution are not bioequivalent."""
     draft_dose = decision.draft_dose
-    if draft_dose is not None and draft_dose.formulation != regimen.formulation and NOT_BIOEQUIVALENT not in why:
+    if switch_to_solution or (draft_dose is not None and draft_dose.formulation != regimen.formulation):
         why = f"{why}. {NOT_BIOEQUIVALENT}"
     resource = resources.updated_medication_request(
         draft,
