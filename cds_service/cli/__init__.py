@@ -69,9 +69,10 @@ def _serve_in(args: argparse.Namespace) -> int:
         app.config[METRICS_PORT] = metrics_port
         print(f"metrics on http://{host}:{metrics_port}/metrics (worker samples in "
               f"{os.environ.get('PROMETHEUS_MULTIPROC_DIR')})", file=sys.stderr)
-    from cds_service.service.warm import warm_up
+    from cds_service.service.warm import share_with_workers, warm_up
 
     warm_up()  # in the master, before the fork: every worker starts warm
+    share_with_workers()  # and what it loaded stays shared with the workers (decision 0141)
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers, log_level=settings.log_level)
     return 0
