@@ -21,9 +21,11 @@ from .reading.record import PatientRecord
 from .rules.assess import Assessment, assess
 from .rules.draft_check import DraftCheck, DraftFacts, check_draft
 from .rules.findings import draft_findings
+from .rules.relapse import RelapseSignal
 
 __all__ = ["decide_dosing", "decide_monitoring", "load_protocols"]
 TROUGH_DUE_SOON_DAYS = 7  # a trough due within a week is announced as "due" on patient-view
+SIGNS_NAMED = 3  # relapse signs said in the monitoring line; each one is a finding on the decision page
 
 
 def decide_dosing(record: PatientRecord, draft: dict[str, Any] | None, protocols: Protocols, today: date,
@@ -73,6 +75,13 @@ def _check(order: DraftOrder, a: Assessment, draft_findings: tuple[Finding, ...]
     return check_draft(facts, a.protocol)
 
 
+def _signs_in_words(signs: tuple[RelapseSignal, ...]) -> str:
+    """The signs' words, each said once (monthly counts of 90 repeat them), at most SIGNS_NAMED of them."""
+    words = list(dict.fromkeys(s.message for s in signs))
+    more = f"; {len(words) - SIGNS_NAMED} more on the decision page" if len(words) > SIGNS_NAMED else ""
+    return "; ".join(words[:SIGNS_NAMED]) + more
+
+
 def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) -> Decision:
     """What is due for this child (patient-view): trough due/overdue, taper step due, eligibility,
     possible relapse, or nothing due. One Decision; `monitoring` lists the items."""
@@ -92,8 +101,8 @@ def decide_monitoring(record: PatientRecord, protocols: Protocols, today: date) 
             latest = a.signals[-1]
             items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, latest.on, latest.message))
     elif a.signals or a.warnings:
-        what = "; ".join(s.message for s in (*a.signals, *a.warnings))
-        items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, today, f"possible relapse during taper: {what}"))
+        items.append(MonitoringItem(MonitoringKind.POSSIBLE_RELAPSE, today,
+                                    f"possible relapse during taper: {_signs_in_words(a.signals + a.warnings)}"))
     if d.phase in {Phase.TAPERING, Phase.TAPERING_AFTER_RELAPSE, Phase.READY_TO_STOP} and d.next_step_due is not None \
             and d.next_step_due <= today and not a.signals:
         items.append(MonitoringItem(MonitoringKind.TAPER_STEP_DUE, d.next_step_due,

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from cds_service.clinical.decision import Rule
+from cds_service.clinical.decision import MonitoringKind, Rule
 from tests.clinical import fhir
 from tests.clinical.test_scenarios import RELAPSE_ORDERS, run, taper
 
@@ -42,3 +42,14 @@ def test_after_the_return_the_old_sign_is_consumed() -> None:
     d = run(taper(date(2025, 6, 1), orders, (date(2026, 11, 10), 5.0), _counts(9)))
     assert d.proposed_dose is None or d.proposed_dose.rule is not Rule.RELAPSE_RETURN
     assert not any(f.code == "relapse-signal" for f in d.findings)
+
+
+def test_many_low_counts_are_said_once_each_in_the_monitoring_line() -> None:
+    """15 monthly platelet counts of 90 and fibrinogen of 1.2 g/L since the taper began: every one is a finding
+    (decision page), and the card's monitoring line says each sign once, not 30 times."""
+    labs = [fhir.obs(code, value, unit, date(2026, 11, 20) - timedelta(days=30 * i)) for i in range(15)
+            for code, value, unit in (("777-3", 90, "10*9/L"), ("3255-7", 1.2, "g/L"))]
+    d = run(taper(date(2025, 6, 1), RELAPSE_ORDERS, (date(2026, 11, 10), 4.0), labs))
+    assert len([f for f in d.findings if f.code == "relapse-signal"]) == 30
+    [line] = [m.message for m in d.monitoring if m.kind is MonitoringKind.POSSIBLE_RELAPSE]
+    assert line == "possible relapse during taper: platelets 90 x 10^9/L, below 100; fibrinogen 1.2 g/L, below 1.5"
