@@ -70,6 +70,9 @@ class DosePeriod:
     ml_per_administration: float | None
     tablets_per_administration: float | None
     problems: tuple[str, ...]
+    # A stopped order's statusReason, in its own words (text, else a coding's display or code): why it was
+    # halted before its end, which a restart after the stop must not ignore (decision 0026)
+    stop_reason: str | None = None
 
     @property
     def daily_dose_mg(self) -> float | None:

@@ -54,6 +54,18 @@ def _overlap_reason(earlier: Selected, later_start: date) -> str:
             "so the daily dose taken is unknown; complete or stop the order that no longer applies")
 
 
+def _stop_reason(request: dict[str, Any]) -> str | None:
+    """statusReason in words: its text, else the first coding's display or code (decision 0026)."""
+    reason = request.get("statusReason")
+    if not isinstance(reason, dict):
+        return None
+    if isinstance(reason.get("text"), str) and reason["text"].strip():
+        return reason["text"].strip()
+    coding = next((c for c in reason.get("coding") or () if isinstance(c, dict)), {})
+    words = coding.get("display") or coding.get("code")
+    return str(words) if words else None
+
+
 def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dict[str, Any]], today: date,
                       unusable: list[Unusable]) -> tuple[DosePeriod, ...]:
     """Sirolimus orders, oldest first; each ends at its bounds end, the next order's start, or its stop.
@@ -80,6 +92,7 @@ def read_dose_history(requests: list[dict[str, Any]], medications: dict[str, dic
             ml_per_administration=dose.ml_per_administration,
             tablets_per_administration=dose.tablets_per_administration,
             problems=dose.problems + tuple(overlaps.get(i, ())),
+            stop_reason=_stop_reason(request) if status == "stopped" else None,
         ))
         if dose.problems:
             unusable.append(Unusable(ref(request), "sirolimus dose unreadable: " + "; ".join(dose.problems)))

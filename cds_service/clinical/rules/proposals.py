@@ -286,7 +286,7 @@ def after_stop_proposal(r: Readings, record: PatientRecord, taper_start: date) -
                                    for s in (*signals, *warnings)))
     if not signals:
         return replace(base, reasons=("a warning sign after sirolimus was stopped: assess for relapse",))
-    return _restart(base, r, signals[-1], stop, watch.after_stop_signal_max_age_days)
+    return _restart(base, r, record, signals[-1], stop, watch.after_stop_signal_max_age_days)
 
 
 def _weight_at_stop(r: Readings, record: PatientRecord, stopped_on: date) -> float | None:
@@ -298,8 +298,14 @@ def _weight_at_stop(r: Readings, record: PatientRecord, stopped_on: date) -> flo
     return r.weight.value if r.weight else None
 
 
-def _restart(base: Proposal, r: Readings, signal: RelapseSignal, stop: TaperStop, signal_max_age_days: int
-             ) -> Proposal:
+def stop_reason(record: PatientRecord, stopped_on: date) -> str | None:
+    """The recorded reason of the order halted on the stop day (its statusReason), if any (decision 0026)."""
+    return next((p.stop_reason for p in reversed(record.sirolimus_doses)
+                 if p.end == stopped_on and p.stop_reason), None)
+
+
+def _restart(base: Proposal, r: Readings, record: PatientRecord, signal: RelapseSignal, stop: TaperStop,
+             signal_max_age_days: int) -> Proposal:
     """Rule 7 after the stop: a restart at the dose given before it, only after a completed taper and from
     usable inputs; else what is missing (decisions 0018, 0020, 0021)."""
     assert r.timeline is not None
@@ -310,6 +316,11 @@ def _restart(base: Proposal, r: Readings, signal: RelapseSignal, stop: TaperStop
             f"why sirolimus was stopped on {stop.stopped_on.isoformat()}, day {stop.taper_days} of the taper, "
             "before its end", "review the reason for the stop: a restart after a stop before the taper's end "
             "is the clinician's decision, not the taper's rule 7"))
+    if (why := stop_reason(record, stop.stopped_on)) is not None:  # decision 0026
+        missing.append(MissingData(
+            f"a review of why sirolimus was stopped on {stop.stopped_on.isoformat()} "
+            f"(recorded: \u201c{why[:80]}\u201d)",
+            "a restart after a stop with a recorded reason is the clinician's decision, not rule 7's"))
     toxicity = [c for c in r.eligibility.not_met if c.criterion_id == NO_TOXICITY]
     if toxicity:  # a restart over a recorded sirolimus toxicity is the clinician's call (review 2026-12-02)
         base = replace(base, findings=base.findings + (Finding(
