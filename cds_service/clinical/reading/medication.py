@@ -22,7 +22,7 @@ _PER_DAY = {"d": 1.0, "h": 24.0, "min": 1440.0, "wk": 1 / 7, "mo": 1 / 30, "a": 
 _TIMING_CODES = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM": 1.0, "Q12H": 2.0, "Q24H": 1.0}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MedicationReading:
     match: CodeMatch | None  # None: not sirolimus (or no medication at all)
     has_medication: bool
@@ -31,7 +31,7 @@ class MedicationReading:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DoseReading:
     mg_per_administration: float | None
     ml_per_administration: float | None
@@ -86,8 +86,8 @@ def read_medication(
     if isinstance(concept, dict):
         coding = first(concept.get("coding")) or {}
         label = str(concept.get("text") or (coding.get("display") if isinstance(coding, dict) else "") or "")
-    return MedicationReading(match, concept is not None, match.form if match else None,
-                             match.strength_mg if match else None, label)
+    return MedicationReading(match=match, has_medication=concept is not None, form=match.form if match else None,
+                             strength_mg=match.strength_mg if match else None, label=label)
 
 
 def administrations_per_day(dosage: dict[str, Any]) -> float | None:
@@ -112,10 +112,10 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
     if len(lines) > 1:
         # e.g. 1 mg at 08:00 and 0.5 mg at 20:00: one regimen (mg x times a day) cannot hold an uneven
         # split, and reading only the first line would misstate the daily dose.
-        return DoseReading(None, None, None, None, (SPLIT_DOSE,))
+        return _no_dose(SPLIT_DOSE)
     dosage = lines[0] if lines else None
     if not isinstance(dosage, dict):
-        return DoseReading(None, None, None, None, ("no dose or frequency has been entered",))
+        return _no_dose("no dose or frequency has been entered")
     per_day = administrations_per_day(dosage)
     if per_day is None:
         problems.append("no frequency (timing.repeat frequency/period) has been entered")
@@ -125,33 +125,49 @@ def read_dose(request: dict[str, Any], med: MedicationReading) -> DoseReading:
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float):
         problems.append("no dose quantity has been entered")
     else:
-        value = float(quantity["value"])
         unit = quantity.get("code") or quantity.get("unit")
-        if value <= 0:
-            problems.append(f"the dose quantity {value:g} is not a positive amount")
-        elif unit in MG_UNITS:
-            mg = value
-            if med.form == "solution" and med.strength_mg:
-                ml = value / med.strength_mg
-            elif med.form == "tablet" and med.strength_mg:
-                tablets = value / med.strength_mg
-        elif unit in ML_UNITS:
-            ml = value
-            if med.form == "solution" and med.strength_mg:
-                mg = value * med.strength_mg
-            else:
-                problems.append("a volume in mL was given but the product is not an oral solution of known "
-                                "concentration, so the dose in mg is unknown")
-        elif unit in TABLET_UNITS or (isinstance(unit, str) and unit.lower() in TABLET_UNITS):
-            tablets = value
-            if med.form == "tablet" and med.strength_mg:
-                mg = value * med.strength_mg
-            elif med.form == "solution":
-                # e.g. a client that swapped only the product after "Switch to oral solution" (issue #10)
-                problems.append(TABLET_COUNT_FOR_SOLUTION)
-            else:
-                problems.append("a tablet count was given but the product's tablet strength is unknown")
+        mg, ml, tablets, unknown_unit = _amounts(float(quantity["value"]), unit, med, problems)
+    return DoseReading(mg_per_administration=mg, ml_per_administration=ml, tablets_per_administration=tablets,
+                       administrations_per_day=per_day, problems=tuple(problems), unknown_unit=unknown_unit)
+
+
+def _no_dose(problem: str) -> DoseReading:
+    """Nothing of the dose can be read, for this one reason."""
+    return DoseReading(mg_per_administration=None, ml_per_administration=None, tablets_per_administration=None,
+                       administrations_per_day=None, problems=(problem,))
+
+
+def _amounts(value: float, unit: Any, med: MedicationReading, problems: list[str]
+             ) -> tuple[float | None, float | None, float | None, str | None]:
+    """mg, mL and tablets per administration from the entered amount and its unit, and the unit as written
+    when it is not a dose's; what cannot be known is added to `problems`, never guessed."""
+    mg = ml = tablets = None
+    if value <= 0:
+        problems.append(f"the dose quantity {value:g} is not a positive amount")
+    elif unit in MG_UNITS:
+        mg = value
+        if med.form == "solution" and med.strength_mg:
+            ml = value / med.strength_mg
+        elif med.form == "tablet" and med.strength_mg:
+            tablets = value / med.strength_mg
+    elif unit in ML_UNITS:
+        ml = value
+        if med.form == "solution" and med.strength_mg:
+            mg = value * med.strength_mg
         else:
-            unknown_unit = str(unit) if unit else "(none)"
-            problems.append(f"the dose unit {unknown_unit!r} is not mg, mL or a tablet count")
-    return DoseReading(mg, ml, tablets, per_day, tuple(problems), unknown_unit)
+            problems.append("a volume in mL was given but the product is not an oral solution of known "
+                            "concentration, so the dose in mg is unknown")
+    elif unit in TABLET_UNITS or (isinstance(unit, str) and unit.lower() in TABLET_UNITS):
+        tablets = value
+        if med.form == "tablet" and med.strength_mg:
+            mg = value * med.strength_mg
+        elif med.form == "solution":
+            # e.g. a client that swapped only the product after "Switch to oral solution" (issue #10)
+            problems.append(TABLET_COUNT_FOR_SOLUTION)
+        else:
+            problems.append("a tablet count was given but the product's tablet strength is unknown")
+    else:
+        unknown_unit = str(unit) if unit else "(none)"
+        problems.append(f"the dose unit {unknown_unit!r} is not mg, mL or a tablet count")
+        return None, None, None, unknown_unit
+    return mg, ml, tablets, None
