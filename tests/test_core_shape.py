@@ -61,3 +61,26 @@ def test_every_error_class_is_in_the_tree_of_errors_py_with_where_it_is_answered
                         for base in node.bases)
                 and node.name not in tree_text]
     assert not unlisted, "add to the tree in cds_service/errors.py: " + "; ".join(unlisted)
+
+
+WIDE_FIELDS = 6  # issue #14 item 4: "wide frozen dataclasses kw_only"
+# CriterionResult keeps positional construction in eligibility.py (about 25 results): its kind and answer
+# are Literals that mypy --strict checks, so only the id and the protocol text could be swapped.
+POSITIONAL_ALLOWED = {"CriterionResult"}
+
+
+def test_wide_frozen_records_are_built_by_keyword() -> None:
+    """A frozen dataclass of six fields or more is kw_only: two doses, two dates or two thresholds passed
+    positionally can be swapped without any check noticing."""
+    def is_dataclass_call(d: ast.expr) -> bool:
+        return isinstance(d, ast.Call) and getattr(d.func, "id", getattr(d.func, "attr", "")) == "dataclass"
+
+    wide = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+            for path, tree in _trees("cds_service", "cards") for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and node.name not in POSITIONAL_ALLOWED
+            for d in node.decorator_list if is_dataclass_call(d)
+            and {k.arg: ast.unparse(k.value) for k in d.keywords}.get("frozen") == "True"
+            and {k.arg: ast.unparse(k.value) for k in d.keywords}.get("kw_only") != "True"
+            and sum(isinstance(s, ast.AnnAssign) and "ClassVar" not in ast.unparse(s.annotation)
+                    for s in node.body) >= WIDE_FIELDS]
+    assert not wide, "add kw_only=True and build by keyword: " + "; ".join(wide)

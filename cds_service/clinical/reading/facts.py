@@ -44,7 +44,7 @@ class Trough:
     comparator: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LabResult:
     loinc: str
     value: float
@@ -82,7 +82,7 @@ class DosePeriod:
         return self.start <= on and (self.end is None or on < self.end)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DrugExposure:
     resource: str
     name: str

@@ -204,4 +204,5 @@ def _lab(obs: dict[str, Any], loinc: str, when: date, unusable: list[Unusable]) 
     # creatinine by mass and by moles are one analyte in umol/L
     code = LOINC_CREATININE_MOLES if loinc == LOINC_CREATININE_MASS else loinc
     low, high = _reference_range(obs, loinc)
-    return LabResult(code, converted[0], converted[1], when, ref(obs), low, high)
+    return LabResult(loinc=code, value=converted[0], unit=converted[1], on=when, resource=ref(obs), ref_low=low,
+                     ref_high=high)

@@ -160,6 +160,7 @@ def read_drug_exposures(requests: list[dict[str, Any]], medications: dict[str, d
             continue
         if not is_valid(request, unusable):
             continue
-        result.append(DrugExposure(ref(request), med.label or med.match.display or med.match.code,
-                                   med.match.how, str(request.get("status")), start, med.match.severity))
+        result.append(DrugExposure(resource=ref(request), name=med.label or med.match.display or med.match.code,
+                                   how=med.match.how, status=str(request.get("status")), start=start,
+                                   severity=med.match.severity))
     return tuple(result)

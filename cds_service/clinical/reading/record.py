@@ -47,7 +47,7 @@ from .validate import MALFORMED, is_valid, is_valid_patient, parse_date
 __all__ = ["PatientRecord", "build_record"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PatientRecord:
     patient_id: str
     birth_date: date | None
