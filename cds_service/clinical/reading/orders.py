@@ -59,8 +59,9 @@ def _stop_reason(request: dict[str, Any]) -> str | None:
     reason = request.get("statusReason")
     if not isinstance(reason, dict):
         return None
-    if isinstance(reason.get("text"), str) and reason["text"].strip():
-        return reason["text"].strip()
+    text = reason.get("text")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
     coding = next((c for c in reason.get("coding") or () if isinstance(c, dict)), {})
     words = coding.get("display") or coding.get("code")
     return str(words) if words else None
