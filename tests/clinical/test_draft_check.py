@@ -112,10 +112,10 @@ def test_an_absurd_tablet_count_is_a_regimen_without_a_tablet_list_not_a_crash()
     from cds_service.clinical.reading.draft import DraftOrder
 
     draft = DraftOrder(resource_id="d", kind="sirolimus", medication="Sirolimus 0.5 MG Oral Tablet",
-                       medication_how=None, formulation="tablet", strength_mg=0.5,
+                       formulation="tablet", strength_mg=0.5,
                        mg_per_administration=0.5 * 3173053068, ml_per_administration=None,
                        tablets_per_administration=3173053068.0, administrations_per_day=2, missing=(),
-                       unknown_unit=None, reason_valuesets=(), text_mg=None, text_ml=None, authored_on=None)
+                       unknown_unit=None, reason_valuesets=(), text_mg=None, text_ml=None)
     regimen = draft.regimen()
     assert regimen is not None and regimen.tablet_strengths_mg == ()
     two = DraftOrder(**{**draft.__dict__, "tablets_per_administration": 2.0, "mg_per_administration": 1.0})

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Literal
 
 from ..decision import DoseRegimen, Formulation
 from .facts import daily_dose_mg
 from .medication import first, read_dose, read_medication
-from .validate import MALFORMED, parse_date
+from .validate import MALFORMED
 from .valuesets import match_concept
 
 DraftKind = Literal["sirolimus", "not_sirolimus", "no_medication"]
@@ -29,7 +28,6 @@ class DraftOrder:
     resource_id: str | None
     kind: DraftKind
     medication: str  # the product as written, e.g. "Sirolimus 0.5 MG Oral Tablet [Rapamune]"
-    medication_how: str | None  # "RxNorm 905160"
     formulation: Formulation | None
     strength_mg: float | None
     mg_per_administration: float | None
@@ -41,7 +39,6 @@ class DraftOrder:
     reason_valuesets: tuple[str, ...]  # diagnosis ValueSets the reasonCode matched (khe, ihhe)
     text_mg: float | None  # a dose in mg written in the dosage text, if any
     text_ml: float | None
-    authored_on: date | None
 
     @property
     def daily_dose_mg(self) -> float | None:
@@ -103,12 +100,12 @@ def read_draft(resource: Any) -> DraftOrder:
         except MALFORMED:
             kind, med = "no_medication", None
         return DraftOrder(
-            resource_id=None, kind=kind, medication=med.label if med else "", medication_how=None,
+            resource_id=None, kind=kind, medication=med.label if med else "",
             formulation=med.form if med else None, strength_mg=med.strength_mg if med else None,
             mg_per_administration=None, ml_per_administration=None, tablets_per_administration=None,
             administrations_per_day=None,
             missing=("the order's dose or timing could not be read (malformed); re-enter the dose and frequency",),
-            unknown_unit=None, reason_valuesets=(), text_mg=None, text_ml=None, authored_on=None)
+            unknown_unit=None, reason_valuesets=(), text_mg=None, text_ml=None)
 
 
 def _read_draft(resource: Any) -> DraftOrder:
@@ -128,7 +125,7 @@ def _read_draft(resource: Any) -> DraftOrder:
     text = " ".join(str(dosage.get(k, "")) for k in ("text", "patientInstruction")) if isinstance(dosage, dict) else ""
     return DraftOrder(
         resource_id=resource.get("id") if isinstance(resource.get("id"), str) else None,
-        kind=kind, medication=med.label, medication_how=med.match.how if med.match else None,
+        kind=kind, medication=med.label,
         formulation=med.form, strength_mg=med.strength_mg,
         mg_per_administration=dose.mg_per_administration if dose else None,
         ml_per_administration=dose.ml_per_administration if dose else None,
@@ -137,7 +134,6 @@ def _read_draft(resource: Any) -> DraftOrder:
         missing=tuple(missing), unknown_unit=dose.unknown_unit if dose else None,
         reason_valuesets=_reason_valuesets(resource),
         text_mg=_number(_MG_TEXT, text), text_ml=_number(_ML_TEXT, text),
-        authored_on=parse_date(resource.get("authoredOn")),
     )
 
 

@@ -24,7 +24,6 @@ LOINC_CREATININE_MOLES = "14682-9"
 LOINC_EGFR = "50384-7"
 LAB_CODES = (LOINC_PLATELETS, LOINC_FIBRINOGEN, LOINC_DDIMER, LOINC_ALT, LOINC_AST, LOINC_BILIRUBIN,
              LOINC_CREATININE_MASS, LOINC_CREATININE_MOLES, LOINC_EGFR)
-USABLE_STATUSES = {"final", "amended", "corrected", "preliminary"}
 
 # How many of the newest Observations of each code are candidates (performance, not a clinical rule).
 _KEEP = {LOINC_TROUGH: 60, LOINC_WEIGHT: 5, LOINC_HEIGHT: 5}

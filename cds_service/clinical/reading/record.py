@@ -87,11 +87,6 @@ class PatientRecord:
     def latest_lab(self, loinc: str, on: date) -> LabResult | None:
         return next((lab for lab in self.labs if lab.loinc == loinc and lab.on <= on), None)
 
-    def current_sirolimus(self, on: date) -> DosePeriod | None:
-        """The sirolimus order in force on `on`, if any."""
-        current = [d for d in self.sirolimus_doses if d.in_force_on(on)]
-        return current[-1] if current else None
-
 
 # Where each resource type names its patient; a type not listed here (Medication) names none.
 _PATIENT_ELEMENTS = {
