@@ -196,12 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn")
+    serve = sub.add_parser("serve", help="run the CDS Hooks service under gunicorn",
+                           description="Run the CDS Hooks service under gunicorn: EHRs call it with a JWT from an "
+                           "issuer the configuration trusts (--dev for a local trial without).")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help=f"port (default ${PORT_ENV}, else 8080)")
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    serve.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
-                       "else the embedded defaults)")
+    serve.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, else the "
+                       "embedded defaults, which require a JWT and trust no issuer: serve starts with them only "
+                       "with --dev or --trust-sandbox; add [[auth.issuers]] to a file otherwise)")
     serve.add_argument("--trust-sandbox", action="store_true",
                        help="also accept tokens from the public CDS Hooks sandbox (trials only; logged as WARNING)")
     serve.add_argument("--dev", action="store_true", help="local trial: JWT off, bind 127.0.0.1 only")
@@ -210,15 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "else no metrics listener)")
     serve.set_defaults(func=_serve)
 
-    db = sub.add_parser("db", help="the audit database: schema upgrades, purging old decision pages")
+    db = sub.add_parser("db", help="the audit database: schema upgrades, purging old decision pages",
+                        description="Operator's commands on the audit database named by the configuration.")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="bring the database to this release's schema (idempotent; "
-                                "serve refuses a database that is behind)")
+                                "serve refuses a database that is behind)",
+                                description="Bring the audit database to this release's schema; run it before "
+                                "serve after each upgrade (it does nothing when already current).")
     upgrade.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
                          "else the embedded defaults)")
     upgrade.set_defaults(func=_db_upgrade)
     purge = db_sub.add_parser("purge", help="delete the decision pages older than decision_page_days (run it "
-                              "daily from cron); the audit records stay")
+                              "daily from cron); the audit records stay",
+                              description="Delete the decision pages older than decision_page_days, keeping "
+                              "their audit records; run it daily from cron.")
     purge.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
                        "else the embedded defaults)")
     purge.set_defaults(func=_db_purge)

@@ -45,7 +45,8 @@ class CommandLine:
     run: Command
 
 
-def add_fhir_arguments(parser: argparse.ArgumentParser) -> None:
+def add_fhir_arguments(parser: argparse.ArgumentParser, timeout_help: str) -> None:
+    """The FHIR server's options; `timeout_help` says what this command's --timeout bounds."""
     parser.add_argument("--fhir-server", metavar="URL", required=True,
                         help="FHIR R4 base URL holding the patient, e.g. http://127.0.0.1:8091/fhir")
     parser.add_argument("--patient", metavar="ID", help="the Patient's id on that server")
@@ -53,8 +54,7 @@ def add_fhir_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"bearer token for the FHIR server (default: ${TOKEN_ENV}, else none); "
                         "prefer the variable, a command line is visible to other users")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="time budget for reading the FHIR server (check: also the in-process service's FHIR "
-                        "budget, at most 60)")
+                        help=timeout_help)
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,9 @@ def add_seed_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    add_fhir_arguments(parser)
+    add_fhir_arguments(parser, "seconds for each read from the FHIR server and for the call to --service; "
+                       "in-process, also the service's own FHIR budget, at most 60 "
+                       f"(default {DEFAULT_TIMEOUT_SECONDS:g})")
     parser.add_argument("--hook", choices=HOOKS, default="patient-view",
                         help="the hook to fire (default patient-view)")
     parser.add_argument("--draft", metavar="FILE",
@@ -115,7 +117,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    add_fhir_arguments(parser)
+    add_fhir_arguments(parser, f"seconds for each read from the FHIR server (default {DEFAULT_TIMEOUT_SECONDS:g})")
     parser.add_argument("--out", metavar="FILE", help="also draw the chart: plan.png or plan.svg")
     parser.add_argument("--json", action="store_true", help="print the schedule as JSON instead of a table")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -150,7 +152,8 @@ TOOLKIT = (
                 "Exercise the JWT path without an EHR: a local ES384 key pair whose public key set the service "
                 "trusts as a pinned jwks_file, and tokens signed with it.",
                 add_token_arguments, Command("cds_service.cli.token", "run_token")),
-    CommandLine("seed", "upload the synthetic patients to a FHIR server", None,
+    CommandLine("seed", "upload the synthetic patients to a FHIR server",
+                "Upload the synthetic patients (each a scenario with its expected outcome) to a FHIR R4 server.",
                 add_seed_arguments, Command("cds_service.synthetic.seed", "run_seed")),
     CommandLine("check", "call the service for a patient as an EHR would and show the cards",
                 "Build a hook request for a patient on a FHIR server, call the service (in-process, or a running "

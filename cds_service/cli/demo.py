@@ -91,11 +91,12 @@ def next_steps(call: DemoCall, fhir: FhirServer, port: int) -> str:
         f"A dosing call ({HOOK} for Patient/{PATIENT}, trough below target):",
         f"  curl -s -X POST {root}/cds-services/{call.service_id} -H 'Content-Type: application/json' "
         f"--data @{call.request_file}",
+        "  (each call is a new decision: each answer's cards link their own decision page (links[].url))",
         "",
         "Every synthetic patient's cards, next to the expected outcome:",
         f"  sirolimus-cds check --fhir-server {fhir.base_url} --all-synthetic --service {root}",
         "",
-        "The decision page of that call (chart and rule trace), in a browser:",
+        "The decision page of the demo's own first call (chart and rule trace), in a browser:",
         f"  {call.decision_page}",
         "",
         "Ctrl-C stops the service and the FHIR server.",
