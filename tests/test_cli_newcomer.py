@@ -60,3 +60,22 @@ def test_demo_says_the_curl_answer_links_its_own_decision_page(tmp_path: Path):
     text = next_steps(call, fhir, 8080)
     assert "http://127.0.0.1:8080/decisions/abc" in text
     assert "each answer's cards link their own decision page (links[].url)" in text
+
+
+@pytest.mark.parametrize("busy", ["--port", "--metrics-port"])
+def test_serve_dev_on_a_busy_port_is_one_line_and_leaves_no_database(tmp_path: Path, monkeypatch, capsys, busy):
+    import socket
+
+    monkeypatch.delenv("SIROLIMUS_CDS_CONFIG", raising=False)
+    monkeypatch.delenv("SIROLIMUS_CDS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SIROLIMUS_CDS_METRICS_PORT", raising=False)
+    monkeypatch.chdir(tmp_path)  # the embedded default database is ./sirolimus-cds.db
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = ["--port", str(port)] if busy == "--port" else ["--port", "0", "--metrics-port", str(port)]
+        assert main(["serve", "--dev", *ports]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot listen on 127.0.0.1:{port}" in err[0]
+    assert list(tmp_path.iterdir()) == []

@@ -42,19 +42,14 @@ def _serve_in(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else env_port()
     if args.trust_sandbox:
         settings = replace(settings, auth=with_sandbox_trusted(settings.auth))
-    host = args.host
-    if args.dev:
-        # Local trial: no JWT, and therefore reachable from this machine only.
-        settings = replace(settings, auth=replace(settings.auth, require_jwt=False))
-        host = "127.0.0.1"
-        print("dev mode: JWT verification OFF, listening on 127.0.0.1 only", file=sys.stderr)
-    elif settings.auth.require_jwt and not settings.auth.issuers:
-        raise ConfigError("JWT is required but no issuer is trusted: add [[auth.issuers]] (iss and jku or "
-                          "jwks_file) to the configuration, or pass --trust-sandbox to try the public sandbox, "
-                          "or --dev for a local trial")
-    elif not settings.auth.require_jwt and host not in ("127.0.0.1", "localhost", "::1"):
-        print("warning: require_jwt = false on a non-loopback address: anyone who can reach this port "
-              "can call the service", file=sys.stderr)
+    settings, host, notice = _auth_and_host(args, settings)
+    # Every port before any other line and before the database: a failed start prints one line, leaves nothing.
+    port_is_free(host, port)
+    metrics_port = _metrics_port(args, port)
+    if metrics_port is not None:
+        port_is_free(host, metrics_port)
+    if notice:
+        print(notice, file=sys.stderr)
     start_logging(settings.log_level)
     if settings.auth.require_jwt and any(i.iss == SANDBOX_ISSUER for i in settings.auth.issuers):
         logging.getLogger("sirolimus_cds").warning(
@@ -62,10 +57,7 @@ def _serve_in(args: argparse.Namespace) -> int:
             SANDBOX_ISSUER)
     # --dev brings a trial database to the newest schema; otherwise `db upgrade` is an operator's step.
     app = database_or_one_line(settings, lambda: create_app(settings, upgrade_database=args.dev))
-    port_is_free(host, port)
-    metrics_port = _metrics_port(args, port)
     if metrics_port is not None:
-        port_is_free(host, metrics_port)
         app.config[METRICS_PORT] = metrics_port
         print(f"metrics on http://{host}:{metrics_port}/metrics (worker samples in "
               f"{os.environ.get('PROMETHEUS_MULTIPROC_DIR')})", file=sys.stderr)
@@ -76,6 +68,22 @@ def _serve_in(args: argparse.Namespace) -> int:
     print(f"sirolimus-cds listening on http://{host}:{port}/cds-services", file=sys.stderr)
     run(app, host, port, args.workers, log_level=settings.log_level)
     return 0
+
+
+def _auth_and_host(args: argparse.Namespace, settings: Settings) -> tuple[Settings, str, str | None]:
+    """The settings and address `serve` runs with, and what to tell the operator once the ports are free."""
+    if args.dev:
+        # Local trial: no JWT, and therefore reachable from this machine only.
+        settings = replace(settings, auth=replace(settings.auth, require_jwt=False))
+        return settings, "127.0.0.1", "dev mode: JWT verification OFF, listening on 127.0.0.1 only"
+    if settings.auth.require_jwt and not settings.auth.issuers:
+        raise ConfigError("JWT is required but no issuer is trusted: add [[auth.issuers]] (iss and jku or "
+                          "jwks_file) to the configuration, or pass --trust-sandbox to try the public sandbox, "
+                          "or --dev for a local trial")
+    if not settings.auth.require_jwt and args.host not in ("127.0.0.1", "localhost", "::1"):
+        return settings, args.host, ("warning: require_jwt = false on a non-loopback address: anyone who can "
+                                     "reach this port can call the service")
+    return settings, args.host, None
 
 
 def start_logging(level: str) -> None:
