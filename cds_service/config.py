@@ -5,6 +5,7 @@ The key names are a contract with deployments (issue #2): `public_base_url`, `da
 """
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -100,16 +101,56 @@ def _http_url(value: Any, key: str) -> str:
     return value.rstrip("/")
 
 
-def _expect(table: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+TOP_LEVEL = "the top level"
+KNOWN_KEYS = {  # section -> the keys a configuration file may give in it
+    TOP_LEVEL: {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "log_level", "fhir",
+                "auth", "limits", "database"},
+    "[fhir]": {"allowed_servers", "timeout_seconds", "max_pages", "max_response_bytes"},
+    "[auth]": {"require_jwt", "issuers", "leeway_seconds", "trust_sandbox", "max_token_lifetime_seconds"},
+    "[[auth.issuers]]": {"iss", "jku", "jwks_file"},
+    "[limits]": set(LimitSettings.__dataclass_fields__),
+    "[database]": set(DatabaseSettings.__dataclass_fields__),
+}
+# what a value of each expected type looks like, in the file's words
+EXPECTED = {bool: "true or false", int: "a whole number", (int, float): "a number", str: "a string in quotes",
+            list: "an array [...]", dict: "a table"}
 
 
-def _typed(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+def unknown_keys(data: dict[str, Any]) -> list[str]:
+    """Every key of every section that is not a setting, each with the known key it is closest to."""
+    found = _unknown_in(data, TOP_LEVEL)
+    for section in ("fhir", "auth", "limits", "database"):
+        if isinstance(data.get(section), dict):
+            found += _unknown_in(data[section], f"[{section}]")
+    issuers = data["auth"].get("issuers") if isinstance(data.get("auth"), dict) else None
+    for number, entry in enumerate(issuers if isinstance(issuers, list) else [], start=1):
+        if isinstance(entry, dict):
+            found += _unknown_in(entry, "[[auth.issuers]]", f" #{number}")
+    return found
+
+
+def _unknown_in(table: dict[str, Any], section: str, which: str = "") -> list[str]:
+    known = sorted(KNOWN_KEYS[section])
+    found = []
+    for key in sorted(set(table) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        if close:
+            hint = f" (did you mean {close[0]}?)"
+        elif key in KNOWN_KEYS[TOP_LEVEL]:
+            hint = " (a top-level key: put it above the first [section])"
+        else:
+            hint = ""
+        found.append(f"{key} in {section}{which}{hint}")
+    return found
+
+
+def _typed(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, section: str) -> Any:
+    """`table[key]`, else `default`; a value of another type is refused naming its section and the type."""
     value = table.get(key, default)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} has the wrong type: {value!r}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        where = f"[{key}]" if kind is dict else (f"{key} (top level)" if section == TOP_LEVEL else f"{section} {key}")
+        raise ConfigError(f"{where} must be {EXPECTED[kind]}, got {shown} (wrong type)")
     return value
 
 
@@ -120,7 +161,6 @@ def _issuers(raw: Any, base_dir: Path) -> tuple[Issuer, ...]:
     for entry in raw:
         if not isinstance(entry, dict):
             raise ConfigError("each [[auth.issuers]] must be a table")
-        _expect(entry, {"iss", "jku", "jwks_file"}, "[[auth.issuers]]")
         iss = entry.get("iss")
         if not isinstance(iss, str) or not iss:
             raise ConfigError("each [[auth.issuers]] needs an iss")
@@ -142,57 +182,52 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
     """Validate a parsed TOML document; anything not given keeps its embedded default."""
     base_dir = base_dir or Path.cwd()
     defaults = Settings()
-    _expect(
-        data,
-        {"public_base_url", "database_url", "redis_url", "decision_page_days", "timezone", "log_level", "fhir", "auth",
-         "limits", "database"},
-        "the top level",
-    )
-    fhir_raw = _typed(data, "fhir", dict, {})
-    _expect(fhir_raw, {"allowed_servers", "timeout_seconds", "max_pages", "max_response_bytes"}, "[fhir]")
-    servers = _typed(fhir_raw, "allowed_servers", list, list(defaults.fhir.allowed_servers))
+    unknown = unknown_keys(data)
+    if unknown:
+        raise ConfigError(f"unknown key(s): {'; '.join(unknown)}")
+    fhir_raw = _typed(data, "fhir", dict, {}, TOP_LEVEL)
+    servers = _typed(fhir_raw, "allowed_servers", list, list(defaults.fhir.allowed_servers), "[fhir]")
     fhir = FhirSettings(
         allowed_servers=tuple(_http_url(s, "fhir.allowed_servers") for s in servers),
-        timeout_seconds=float(_typed(fhir_raw, "timeout_seconds", (int, float), defaults.fhir.timeout_seconds)),
-        max_pages=_typed(fhir_raw, "max_pages", int, defaults.fhir.max_pages),
-        max_response_bytes=_typed(fhir_raw, "max_response_bytes", int, defaults.fhir.max_response_bytes),
+        timeout_seconds=float(
+            _typed(fhir_raw, "timeout_seconds", (int, float), defaults.fhir.timeout_seconds, "[fhir]")),
+        max_pages=_typed(fhir_raw, "max_pages", int, defaults.fhir.max_pages, "[fhir]"),
+        max_response_bytes=_typed(fhir_raw, "max_response_bytes", int, defaults.fhir.max_response_bytes, "[fhir]"),
     )
     if not 0 < fhir.timeout_seconds <= 60:
         raise ConfigError("fhir.timeout_seconds must be between 0 and 60")
-    auth_raw = _typed(data, "auth", dict, {})
-    _expect(auth_raw, {"require_jwt", "issuers", "leeway_seconds", "trust_sandbox", "max_token_lifetime_seconds"},
-            "[auth]")
-    leeway = _typed(auth_raw, "leeway_seconds", int, defaults.auth.leeway_seconds)
+    auth_raw = _typed(data, "auth", dict, {}, TOP_LEVEL)
+    leeway = _typed(auth_raw, "leeway_seconds", int, defaults.auth.leeway_seconds, "[auth]")
     if not 0 <= leeway <= 60:
         raise ConfigError("auth.leeway_seconds must be between 0 and 60")
-    lifetime = _typed(auth_raw, "max_token_lifetime_seconds", int, defaults.auth.max_token_lifetime_seconds)
+    lifetime = _typed(auth_raw, "max_token_lifetime_seconds", int, defaults.auth.max_token_lifetime_seconds,
+                      "[auth]")
     if not 1 <= lifetime <= 3600:
         raise ConfigError("auth.max_token_lifetime_seconds must be between 1 and 3600")
     auth = AuthSettings(
-        require_jwt=_typed(auth_raw, "require_jwt", bool, True),
+        require_jwt=_typed(auth_raw, "require_jwt", bool, True, "[auth]"),
         issuers=_issuers(auth_raw["issuers"], base_dir) if "issuers" in auth_raw else defaults.auth.issuers,
         leeway_seconds=leeway,
         max_token_lifetime_seconds=lifetime,
     )
-    if _typed(auth_raw, "trust_sandbox", bool, False):
+    if _typed(auth_raw, "trust_sandbox", bool, False, "[auth]"):
         auth = with_sandbox_trusted(auth)
-    limits_raw = _typed(data, "limits", dict, {})
-    known_limits = set(LimitSettings.__dataclass_fields__)
-    _expect(limits_raw, known_limits, "[limits]")
-    limits = LimitSettings(**{k: _typed(limits_raw, k, int, getattr(defaults.limits, k)) for k in known_limits})
-    database = _database(_typed(data, "database", dict, {}))
-    database_url = _typed(data, "database_url", str, defaults.database_url)
+    limits_raw = _typed(data, "limits", dict, {}, TOP_LEVEL)
+    limits = LimitSettings(**{k: _typed(limits_raw, k, int, getattr(defaults.limits, k), "[limits]")
+                              for k in KNOWN_KEYS["[limits]"]})
+    database = _database(_typed(data, "database", dict, {}, TOP_LEVEL))
+    database_url = _typed(data, "database_url", str, defaults.database_url, TOP_LEVEL)
     if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
         raise ConfigError("database_url must be sqlite:///... or postgresql://...")
     redis_url = data.get("redis_url")
     if redis_url is not None and (not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))):
         raise ConfigError("redis_url must be redis://... or rediss://...")
-    timezone = _typed(data, "timezone", str, defaults.timezone)
+    timezone = _typed(data, "timezone", str, defaults.timezone, TOP_LEVEL)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"timezone {timezone!r} is not an IANA time zone name") from exc
-    log_level = str(_typed(data, "log_level", str, defaults.log_level)).upper()
+    log_level = str(_typed(data, "log_level", str, defaults.log_level, TOP_LEVEL)).upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"log_level (or ${LOG_LEVEL_ENV}) must be one of {', '.join(LOG_LEVELS)}, "
                           f"got {data['log_level']!r}")
@@ -204,7 +239,7 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
         ),
         database_url=database_url,
         redis_url=redis_url,
-        decision_page_days=_typed(data, "decision_page_days", int, defaults.decision_page_days),
+        decision_page_days=_typed(data, "decision_page_days", int, defaults.decision_page_days, TOP_LEVEL),
         fhir=fhir,
         auth=auth,
         limits=limits,
@@ -213,9 +248,8 @@ def settings_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Se
 
 
 def _database(raw: dict[str, Any]) -> DatabaseSettings:
-    known = set(DatabaseSettings.__dataclass_fields__)
-    _expect(raw, known, "[database]")
-    values = {k: float(_typed(raw, k, (int, float), getattr(DatabaseSettings(), k))) for k in known}
+    values = {k: float(_typed(raw, k, (int, float), getattr(DatabaseSettings(), k), "[database]"))
+              for k in KNOWN_KEYS["[database]"]}
     for key, value in values.items():
         if not 0 < value <= 60:
             raise ConfigError(f"database.{key} must be between 0 and 60 seconds")

@@ -102,3 +102,39 @@ def test_the_readme_lists_every_key_with_its_default(tmp_path: Path):
     assert settings.fhir.max_pages == FhirSettings().max_pages
     assert settings.auth.leeway_seconds == AuthSettings().leeway_seconds
     assert settings.auth.max_token_lifetime_seconds == AuthSettings().max_token_lifetime_seconds
+
+
+def test_every_unknown_key_of_every_section_is_named_at_once_with_its_closest_key():
+    document = {"databse_url": "sqlite:///x.db", "fhir": {"timout_seconds": 3, "colour": "blue"},
+                "auth": {"require_jwt": True, "database_url": "sqlite:///y.db",
+                         "issuers": [{"iss": "https://a", "jku": "https://a/jwks", "jwku": "https://a/jwks"}]},
+                "limits": {"max_body_byte": 10}}
+    with pytest.raises(ConfigError) as refused:
+        settings_from_dict(document)
+    message = refused.value.message
+    assert "\n" not in message
+    for named in ("databse_url in the top level (did you mean database_url?)",
+                  "timout_seconds in [fhir] (did you mean timeout_seconds?)",
+                  "colour in [fhir]",
+                  "database_url in [auth] (a top-level key: put it above the first [section])",
+                  "jwku in [[auth.issuers]] #1 (did you mean jku?)",
+                  "max_body_byte in [limits] (did you mean max_body_bytes?)"):
+        assert named in message
+    assert "colour in [fhir] (" not in message  # nothing close: no guess
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        ({"auth": {"require_jwt": "yes"}}, "[auth] require_jwt must be true or false, got 'yes'"),
+        ({"fhir": {"timeout_seconds": True}}, "[fhir] timeout_seconds must be a number, got true"),
+        ({"database": {"pool_timeout_seconds": "2"}}, "[database] pool_timeout_seconds must be a number, got '2'"),
+        ({"limits": {"max_body_bytes": "1MB"}}, "[limits] max_body_bytes must be a whole number, got '1MB'"),
+        ({"decision_page_days": 1.5}, "decision_page_days (top level) must be a whole number, got 1.5"),
+        ({"fhir": 5}, "[fhir] must be a table, got 5"),
+    ],
+)
+def test_a_wrong_type_names_the_section_and_the_expected_type(document, said):
+    with pytest.raises(ConfigError) as refused:
+        settings_from_dict(document)
+    assert refused.value.message.startswith(said)
