@@ -34,6 +34,7 @@ from cards.wording import (
     dose_short,
     dose_text,
     fit,
+    not_bioequivalent_sentence,
     number,
     percent,
     protocol_short,
@@ -51,7 +52,6 @@ from cds_service.clinical.decision import (
     ProtocolRef,
     Severity,
 )
-from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
 from cds_service.clinical.rules.draft_check import DraftVerdict
 
 FINDING_TITLES = {  # short titles for the core's finding codes, used when its message is too long to lead
@@ -300,7 +300,7 @@ def _update(decision: Decision, draft: dict[str, Any] | None, regimen: DoseRegim
     than the draft's) says once that tablets and solution are not bioequivalent."""
     draft_dose = decision.draft_dose
     if switch_to_solution or (draft_dose is not None and draft_dose.formulation != regimen.formulation):
-        why = f"{why}. {NOT_BIOEQUIVALENT}"
+        why = f"{why}. {not_bioequivalent_sentence()}"
     resource = resources.updated_medication_request(
         draft,
         regimen,
@@ -393,11 +393,12 @@ def _no_dose_card(decision: Decision, draft: dict[str, Any] | None, url: str) ->
 
 def _formulation_lines(decision: Decision, proposed: ProposedDose, switch: Alternative | None) -> list[str]:
     if switch is not None:
-        own = switch.note.strip() not in ("", NOT_BIOEQUIVALENT)  # a note of its own, besides the switch's
+        sentence = not_bioequivalent_sentence()
+        own = switch.note.strip() not in ("", sentence)  # a note of its own, besides the switch's
         note = detail.md_text(switch.note.strip().rstrip(".")) + ". " if own else ""
-        return [f"**{TABLETS_CANNOT_STEP}** {note}{NOT_BIOEQUIVALENT}"]
+        return [f"**{TABLETS_CANNOT_STEP}** {note}{sentence}"]
     if decision.draft_dose is not None and decision.draft_dose.formulation != proposed.regimen.formulation:
-        return [f"**Formulation change.** {NOT_BIOEQUIVALENT}"]
+        return [f"**Formulation change.** {not_bioequivalent_sentence()}"]
     return []
 
 

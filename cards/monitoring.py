@@ -14,7 +14,16 @@ from typing import Any
 from cards import detail, resources
 from cards.common import Action, Card, CardKind, Suggestion, card, suggestion
 from cards.dosing import finding_title, paused_summary
-from cards.wording import dose_short, dose_text, fit, number, percent, protocol_short, when
+from cards.wording import (
+    dose_short,
+    dose_text,
+    fit,
+    not_bioequivalent_sentence,
+    number,
+    percent,
+    protocol_short,
+    when,
+)
 from cds_service.clinical.decision import (
     AS_SOLUTION,
     Decision,
@@ -34,7 +43,6 @@ from cds_service.clinical.protocols import (
     period,
     share,
 )
-from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
 
 RELAPSE_CARD_FINDINGS = {"relapse-signal", "restart-after-toxicity"}  # shown on the relapse card itself
 
@@ -126,16 +134,18 @@ def _dose_change_card(decision: Decision, item: MonitoringItem, url: str, today:
     """Maintenance / sequential: the usable trough is out of range and the core proposed a new dose."""
     name = protocol_short(decision.protocol.protocol_id if decision.protocol else None)
     proposed = decision.proposed_dose
-    assert proposed is not None  # the core raises this item only with a proposal
     level = decision.troughs_used[0] if decision.troughs_used else None
     seen = f"trough {detail.trough_value(level)} on {when(level.drawn_on)}" if level else "trough out of range"
+    if proposed is None:  # the core raises this item with a proposal; without one the card offers no dose
+        return _item_card(decision, item, url, summary=fit(f"{name}: {seen} out of range; no dose proposed"),
+                          indicator="warning", sections=[[detail.md_text(item.message)]], suggestions=[])
     change = f", {percent(proposed.percent_change)}" if proposed.percent_change is not None else ""
     switch = " as oral solution" if proposed.rule in AS_SOLUTION.values() else ""
     summary = fit(f"{name}: {seen} out of range; change to {dose_short(proposed.regimen)}{switch}{change}",
                   f"{name}: trough out of range; change to {dose_short(proposed.regimen)}{change}")
     lines = [detail.md_text(item.message)]
     if switch:
-        lines.append(f"Whole tablets cannot make this change (tablets are never split). {NOT_BIOEQUIVALENT}")
+        lines.append(f"Whole tablets cannot make this change (tablets are never split). {not_bioequivalent_sentence()}")
     return _item_card(
         decision, item, url,
         summary=summary,

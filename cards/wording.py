@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import date
 
 from cds_service.clinical.decision import DoseRegimen, ProposedDose
+from cds_service.clinical.pharmacology import load_pharmacology
 from cds_service.clinical.protocols import IHHE_SEQUENTIAL, KHE_GUIDED, KHE_MAINTENANCE
+from cds_service.clinical.rules.dosing import not_bioequivalent
 
 MINUS = "\u2212"  # a real minus sign: "−10 %" cannot be misread as a hyphenated range
 SUMMARY_MAX = 139  # CDS Hooks: summary "<140 characters"
@@ -169,3 +171,8 @@ def change_words(from_daily_mg: float, to_daily_mg: float) -> str:
     if abs(to_daily_mg - from_daily_mg) < 1e-9:
         return "same daily dose, new product or frequency"
     return percent(100.0 * (to_daily_mg - from_daily_mg) / from_daily_mg)
+
+
+def not_bioequivalent_sentence() -> str:
+    """clinical-protocol.md 2 as the cards say it, its figure from the pharmacology data (decision 0023)."""
+    return not_bioequivalent(load_pharmacology().tablet_exposure_vs_solution)

@@ -111,7 +111,7 @@ def test_serve_refuses_a_database_behind_this_release_and_names_the_command(tmp_
     engine = _engine(database_url)
     with engine.begin() as conn:  # a database that exists: empty (no revision), or at an older revision
         if revision:
-            command.upgrade(schema._config(conn), revision)
+            command.upgrade(schema.alembic_config(conn), revision)
     engine.dispose()
     port = free_port()
     config_path = write_config(tmp_path, port, [], make_es384_key(), str(uuid.uuid4()), database_url=database_url)

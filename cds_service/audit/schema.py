@@ -45,7 +45,8 @@ class Upgraded:
     stamped_first_release: bool  # tables of the first release found without a revision, stamped 0001
 
 
-def _config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for our migrations, bound to `connection` when one is given."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
@@ -54,7 +55,7 @@ def _config(connection: Connection | None = None) -> Config:
 
 @cache
 def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def head() -> str:
@@ -93,8 +94,8 @@ def upgrade(engine: Engine) -> Upgraded:
             return Upgraded(before, before, stamped_first_release=False)
         stamped = before is None and _is_first_release(connection)
         if stamped:
-            command.stamp(_config(connection), FIRST_RELEASE)
-        command.upgrade(_config(connection), "head")
+            command.stamp(alembic_config(connection), FIRST_RELEASE)
+        command.upgrade(alembic_config(connection), "head")
     return Upgraded(before, head(), stamped)
 
 

@@ -291,7 +291,7 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
         return seen.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
     ready_to_stop = seen.phase is Phase.READY_TO_STOP
     if not (due & ACTION_DUE or ready_to_stop):
-        course.doses_held += _change_withheld(seen, day)
+        course.doses_held += change_withheld(seen, day)
         return seen.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
     dosing = _decide(ORDER_SELECT, record, day, chart.draft(current))
     proposed = dosing.proposed_dose
@@ -314,7 +314,7 @@ def _visit(chart: ChildChart, course: Course, day: date, current: DoseStep | Non
     return dosing.next_trough_due, relapse_active and chart.patient.arm != KHE_MAINTENANCE
 
 
-def _change_withheld(seen: Decision, day: date) -> bool:
+def change_withheld(seen: Decision, day: date) -> bool:
     """The protocol would move the dose (a usable level outside the target range, or a taper step due by the
     calendar) but the service proposes no change and says why (e.g. a change beyond `max_fold_change` from
     one level: repeat the trough; a relapse signal; a paused taper)."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cards import build_cards
-from cds_service.clinical.rules.dosing import NOT_BIOEQUIVALENT
+from cards.wording import not_bioequivalent_sentence
 from tests.cards.contract import actions_of, check_response, dose_bearing
 from tests.cards.factories import (
     IHHE,
@@ -325,7 +325,7 @@ def test_stop_alternative_removes_the_draft():
 def test_the_cores_solution_step_for_a_tablet_patient_is_a_switch_in_mg_and_ml():
     """The core's shape for issue #6: the proposal is the solution step, repeated as solution_equivalent."""
     step = proposed(solution(0.45), -10.0, rule="taper_step_rule_1_as_solution")
-    note = NOT_BIOEQUIVALENT  # the core's note on the solution_equivalent alternative
+    note = not_bioequivalent_sentence()  # the core's note on the solution_equivalent alternative
     decision = taper_step(
         current_dose=tablet(0.5, 1),
         draft_dose=tablet(0.5, 1),

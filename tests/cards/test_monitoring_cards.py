@@ -187,3 +187,14 @@ def test_an_unknown_the_prescriber_cannot_confirm_blocks_the_taper_suggestion():
                           eligibility=(eligibility,))
     [card] = cards_for(decision)
     assert "suggestions" not in card
+
+
+def test_a_dose_change_item_without_a_proposal_offers_no_dose_and_is_still_answered():
+    # The core raises DOSE_CHANGE_DUE with a proposal; a card builder that asserted it would turn a
+    # broken invariant into a 500 for the EHR. Without one: a warning, no dose offered.
+    decision = monitoring(item(MonitoringKind.DOSE_CHANGE_DUE, TODAY, "Trough 3.1 ng/mL is below 5-7."),
+                          protocol=MAINTENANCE)
+    [card] = cards_for(decision)
+    assert card["indicator"] == "warning"
+    assert "no dose proposed" in card["summary"]
+    assert "suggestions" not in card

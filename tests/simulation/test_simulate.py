@@ -62,10 +62,10 @@ def test_ihhe_infants_start_at_0_1_mg_per_kg_per_day_and_are_titrated_towards_8_
 def test_a_level_calling_for_more_than_a_doubling_counts_as_a_dose_held(trough: float, held: bool) -> None:
     """KHE maintenance, 1 mg/day: 1.5 ng/mL would need x4 (the service asks to repeat the level, no change);
     4 ng/mL gets the linear step; 6 ng/mL is in the band (keep the dose)."""
-    from cds_service.simulation.course import _change_withheld
+    from cds_service.simulation.course import change_withheld
     from tests.clinical.test_scenarios import TODAY, baseline, run
 
-    assert _change_withheld(run(baseline(trough)), TODAY) is held
+    assert change_withheld(run(baseline(trough)), TODAY) is held
 
 
 def test_a_forecast_is_scored_only_on_a_level_at_steady_state_on_its_own_dose() -> None:

@@ -86,9 +86,12 @@ def predicted_trough_ng_ml(trough_ng_ml: float, at_daily_mg: float, new_daily_mg
     return trough_ng_ml * new_daily_mg / at_daily_mg
 
 
-# The one wording of clinical-protocol.md 2 (the alternative's note, the cards, the decision page).
-NOT_BIOEQUIVALENT = ("Tablets and oral solution are not bioequivalent (tablets give about 27 % more exposure): "
-                     "a new trough is due after the switch.")
+def not_bioequivalent(tablet_exposure_vs_solution: float) -> str:
+    """The one wording of clinical-protocol.md 2 (the alternative's note, the cards, the decision page),
+    its figure from the pharmacology data (decision 0023): 1.27 -> "about 27 % more exposure"."""
+    more = round((tablet_exposure_vs_solution - 1) * 100)
+    return (f"Tablets and oral solution are not bioequivalent (tablets give about {more} % more exposure): "
+            "a new trough is due after the switch.")
 
 
 def exposure_factor(from_form: Formulation | None, to_form: Formulation | None, measuring: Measuring) -> float:

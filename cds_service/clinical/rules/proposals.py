@@ -33,7 +33,7 @@ from ..protocols import IHHE_SEQUENTIAL, KHE_MAINTENANCE, Protocol, share
 from ..reading.facts import Measurement
 from ..reading.record import PatientRecord
 from ..reading.timeline import DoseEvent
-from .dosing import NOT_BIOEQUIVALENT, current_regimen, predicted_trough_ng_ml, product_missing, product_of, regimen
+from .dosing import current_regimen, not_bioequivalent, predicted_trough_ng_ml, product_missing, product_of, regimen
 from .eligibility import NO_TOXICITY
 from .relapse import RelapseSignal, relapse_signals
 from .schedule import project_schedule
@@ -164,7 +164,8 @@ def _due_step(plan: TaperPlan, step: TaperStep, current: DoseEvent, r: Readings,
     alternatives: list[Alternative] = []
     candidate = _step_dose(step, current, r.usable_trough, weight_kg)
     if plan.solution_step is not None and plan.step is None:
-        alternatives.append(Alternative("solution_equivalent", candidate, NOT_BIOEQUIVALENT))
+        alternatives.append(Alternative("solution_equivalent", candidate,
+                                        not_bioequivalent(r.protocol.measuring.tablet_exposure_vs_solution)))
     if step.due_on > r.today:
         # Until then the current dose stands: it is what a draft breaking the rules is corrected to.
         keep = keep_current(current, r.protocol, weight_kg, level_ng_ml=None,
@@ -228,7 +229,8 @@ def titration_proposal(r: Readings) -> Proposal:
     proposed, findings = titrate(r.current, trough, r.protocol, r.weight.value)
     alternatives: list[Alternative] = []
     if proposed is not None and proposed.rule == Rule.LINEAR_ADJUSTMENT_AS_SOLUTION:
-        alternatives.append(Alternative("solution_equivalent", proposed, NOT_BIOEQUIVALENT))
+        alternatives.append(Alternative("solution_equivalent", proposed,
+                                        not_bioequivalent(r.protocol.measuring.tablet_exposure_vs_solution)))
     if proposed is not None and proposed.rule != Rule.WITHIN_TARGET_KEEP_DOSE:
         keep = keep_current(r.current, r.protocol, r.weight.value, level_ng_ml=trough.value_ng_ml, note="")
         if keep is not None:
