@@ -44,8 +44,9 @@ def test_discovery_prefetch_uses_r4_search_syntax_for_troughs_newest_first(clien
         assert trough and all("_sort=-date" in t and "http://loinc.org|29247-4" in t and "_count=" in t for t in trough)
         assert all("sort:desc" not in t for t in templates)  # DSTU2 syntax that servers silently ignore
         searched = " ".join(templates)
-        for needed in ("29463-7", "8302-2", "MedicationRequest?", "Condition?", "777-3", "14682-9"):
+        for needed in ("29463-7", "MedicationRequest?", "Condition?", "777-3", "14682-9"):
             assert needed in searched
+        assert "8302-2" not in searched  # no rule reads a height: the EHR is not asked for one
 
 
 @pytest.mark.parametrize("path", ["/cds-services", "/cds-services/sirolimus-dosing",

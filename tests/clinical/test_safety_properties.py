@@ -155,7 +155,6 @@ def records(draw: st.DrawFn) -> PatientRecord:
     return PatientRecord(
         patient_id="p", birth_date=date(2020, 1, 1), sex="female",
         weights_kg=(Measurement(weight_kg, weight_kg, "kg", TODAY - timedelta(days=1), "Observation/w"),),
-        heights_cm=(),
         troughs=(Trough(resource="Observation/t", drawn_on=TODAY - timedelta(days=drawn_days_ago),
                         value_ng_ml=None if factor is None else value * factor, original_value=value,
                         original_unit=unit, status=status, method=None, sample_text=text),),
@@ -165,7 +164,7 @@ def records(draw: st.DrawFn) -> PatientRecord:
                                   recorded_on=date(2022, 1, 1), abatement_on=date(2022, 1, 1),
                                   broad_without_text=None),),
         conditions_read=1, careplans=plans, research_subjects=(), consents=(), toxicities=(),
-        no_known_allergy_statements=(), allergy_records_read=0, unusable=(),
+        unusable=(),
     )
 
 

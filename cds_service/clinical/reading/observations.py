@@ -1,4 +1,4 @@
-"""Observations -> weights, heights, troughs and labs (architecture.md, "What the service reads")."""
+"""Observations -> weights, troughs and labs (architecture.md, "What the service reads")."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,7 +12,6 @@ from .validate import codes, is_valid, parse_date, parse_instant, ref
 LOINC = "http://loinc.org"
 LOINC_TROUGH = "29247-4"
 LOINC_WEIGHT = "29463-7"
-LOINC_HEIGHT = "8302-2"
 LOINC_PLATELETS = "777-3"
 LOINC_FIBRINOGEN = "3255-7"
 LOINC_DDIMER = "48065-7"
@@ -26,7 +25,7 @@ LAB_CODES = (LOINC_PLATELETS, LOINC_FIBRINOGEN, LOINC_DDIMER, LOINC_ALT, LOINC_A
              LOINC_CREATININE_MASS, LOINC_CREATININE_MOLES, LOINC_EGFR)
 
 # How many of the newest Observations of each code are candidates (performance, not a clinical rule).
-_KEEP = {LOINC_TROUGH: 60, LOINC_WEIGHT: 5, LOINC_HEIGHT: 5}
+_KEEP = {LOINC_TROUGH: 60, LOINC_WEIGHT: 5}
 _KEEP_LAB = 6
 # The levels and doses of about the last 18 months: what the decision page shows and the PK model fits.
 HISTORY_DAYS = 548
@@ -105,15 +104,14 @@ def _comparator(obs: dict[str, Any]) -> str | None:
     return str(comparator) if comparator else None
 
 
-def read_measurements(by_loinc: ByLoinc, loinc: str, today: date,
-                      unusable: list[Unusable]) -> tuple[Measurement, ...]:
-    convert = units.weight_to_kg if loinc == LOINC_WEIGHT else units.height_to_cm
+def read_weights(by_loinc: ByLoinc, today: date, unusable: list[Unusable]) -> tuple[Measurement, ...]:
+    """Body weights in kg, newest first (no rule reads a height: none is read)."""
     result = []
-    for when, obs in _select(by_loinc, loinc, today, _KEEP[loinc], unusable):
+    for when, obs in _select(by_loinc, LOINC_WEIGHT, today, _KEEP[LOINC_WEIGHT], unusable):
         if not is_valid(obs, unusable):
             continue
         value, unit = _quantity(obs)
-        converted = None if value is None else convert(value, unit)
+        converted = None if value is None else units.weight_to_kg(value, unit)
         if converted is None or value is None or converted <= 0:
             unusable.append(Unusable(ref(obs), f"no usable value with a known unit ({value} {unit})"))
             continue

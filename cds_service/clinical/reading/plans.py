@@ -108,12 +108,11 @@ def read_consents(consents: list[dict[str, Any]], unusable: list[Unusable]) -> t
     return tuple(result)
 
 
-def read_allergy_statements(allergies: list[dict[str, Any]], events: list[dict[str, Any]],
-                            unusable: list[Unusable]) -> tuple[tuple[ToxicityFact, ...], tuple[str, ...], int]:
-    """Earlier sirolimus toxicity (AllergyIntolerance/AdverseEvent naming sirolimus) and
-    "no known allergy" statements; also how many such records were read."""
+def read_toxicities(allergies: list[dict[str, Any]], events: list[dict[str, Any]],
+                    unusable: list[Unusable]) -> tuple[ToxicityFact, ...]:
+    """Earlier sirolimus toxicity: AllergyIntolerance/AdverseEvent naming sirolimus. A "no known allergy"
+    statement settles nothing about toxicity (eligibility.no_earlier_toxicity), so it is not read."""
     toxicities: list[ToxicityFact] = []
-    no_known: list[str] = []
     for allergy in allergies:
         if status_code(allergy.get("verificationStatus")) in {"entered-in-error", "refuted"}:
             continue
@@ -123,8 +122,6 @@ def read_allergy_statements(allergies: list[dict[str, Any]], events: list[dict[s
         if match_concept("sirolimus-toxicity", code) or match_concept("sirolimus", code):
             toxicities.append(ToxicityFact(ref(allergy), "AllergyIntolerance naming sirolimus",
                                            parse_date(allergy.get("recordedDate"))))
-        elif match_concept("no-known-allergy", code):
-            no_known.append(ref(allergy))
     for event in events:
         if not is_valid(event, unusable):
             continue
@@ -138,4 +135,4 @@ def read_allergy_statements(allergies: list[dict[str, Any]], events: list[dict[s
                 toxicities.append(ToxicityFact(ref(event), "AdverseEvent with sirolimus as suspect",
                                                parse_date(event.get("date"))))
                 break
-    return tuple(toxicities), tuple(no_known), len(allergies) + len(events)
+    return tuple(toxicities)

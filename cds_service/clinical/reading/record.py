@@ -26,21 +26,19 @@ from .facts import (
 )
 from .observations import (
     LAB_CODES,
-    LOINC_HEIGHT,
     LOINC_TROUGH,
-    LOINC_WEIGHT,
     index_by_loinc,
     read_labs,
-    read_measurements,
     read_troughs,
+    read_weights,
 )
 from .orders import read_dose_history, read_drug_exposures
 from .plans import (
-    read_allergy_statements,
     read_careplans,
     read_conditions,
     read_consents,
     read_research_subjects,
+    read_toxicities,
 )
 from .validate import MALFORMED, is_valid, is_valid_patient, parse_date
 
@@ -53,7 +51,6 @@ class PatientRecord:
     birth_date: date | None
     sex: str | None
     weights_kg: tuple[Measurement, ...]  # newest first
-    heights_cm: tuple[Measurement, ...]  # newest first
     troughs: tuple[Trough, ...]  # newest first, usable or not (each says why)
     labs: tuple[LabResult, ...]  # newest first
     sirolimus_doses: tuple[DosePeriod, ...]  # oldest first
@@ -65,8 +62,6 @@ class PatientRecord:
     research_subjects: tuple[ResearchSubjectFact, ...]
     consents: tuple[ConsentFact, ...]
     toxicities: tuple[ToxicityFact, ...]  # earlier sirolimus toxicity / adverse events
-    no_known_allergy_statements: tuple[str, ...]  # resource refs of "no known allergy" statements
-    allergy_records_read: int
     unusable: tuple[Unusable, ...]
     deceased: bool = False  # Patient.deceasedBoolean true or a deceasedDateTime
 
@@ -152,15 +147,12 @@ def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], toda
     medications = {f"Medication/{m.get('id')}": m for m in grouped.get("Medication", [])}
     requests = grouped.get("MedicationRequest", [])
     conditions, conditions_read = read_conditions(grouped.get("Condition", []), unusable)
-    toxicities, no_known, allergy_read = read_allergy_statements(
-        grouped.get("AllergyIntolerance", []), grouped.get("AdverseEvent", []), unusable
-    )
+    toxicities = read_toxicities(grouped.get("AllergyIntolerance", []), grouped.get("AdverseEvent", []), unusable)
     return PatientRecord(
         patient_id=str(patient.get("id", "")),
         birth_date=parse_date(patient.get("birthDate")),
         sex=patient.get("gender") if isinstance(patient.get("gender"), str) else None,
-        weights_kg=read_measurements(by_loinc, LOINC_WEIGHT, today, unusable),
-        heights_cm=read_measurements(by_loinc, LOINC_HEIGHT, today, unusable),
+        weights_kg=read_weights(by_loinc, today, unusable),
         troughs=read_troughs(by_loinc, LOINC_TROUGH, today, unusable),
         labs=read_labs(by_loinc, LAB_CODES, today, unusable),
         sirolimus_doses=read_dose_history(requests, medications, today, unusable),
@@ -174,8 +166,6 @@ def _build_record(patient: dict[str, Any], resources: list[dict[str, Any]], toda
         research_subjects=read_research_subjects(grouped.get("ResearchSubject", []), unusable),
         consents=read_consents(grouped.get("Consent", []), unusable),
         toxicities=toxicities,
-        no_known_allergy_statements=no_known,
-        allergy_records_read=allergy_read,
         unusable=tuple(unusable),
         deceased=patient.get("deceasedBoolean") is True or isinstance(patient.get("deceasedDateTime"), str),
     )

@@ -10,7 +10,6 @@ SIROLIMUS_NG_ML_PER_NMOL_L = 0.914  # "1 nmol/L = 0.914 ng/mL" (molar mass 914.1
 
 _TROUGH_TO_NG_ML = {"ng/mL": 1.0, "ug/L": 1.0, "µg/L": 1.0, "nmol/L": SIROLIMUS_NG_ML_PER_NMOL_L}
 _WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237}
-_HEIGHT_TO_CM = {"cm": 1.0, "m": 100.0, "[in_i]": 2.54, "mm": 0.1}
 _PLATELETS_TO_10E9_L = {"10*9/L": 1.0, "10*3/uL": 1.0, "10*3/mm3": 1.0, "/nL": 1.0}
 _FIBRINOGEN_TO_G_L = {"g/L": 1.0, "mg/dL": 0.01}
 _CREATININE_TO_UMOL_L = {"umol/L": 1.0, "mg/dL": 88.42}  # "creatinine mg/dL = umol/L / 88.42"
@@ -31,10 +30,6 @@ def trough_to_ng_ml(value: float, unit: str | None) -> float | None:
 
 def weight_to_kg(value: float, unit: str | None) -> float | None:
     return _convert(value, unit, _WEIGHT_TO_KG)
-
-
-def height_to_cm(value: float, unit: str | None) -> float | None:
-    return _convert(value, unit, _HEIGHT_TO_CM)
 
 
 def lab_to_unit(loinc: str, value: float, unit: str | None) -> tuple[float, str] | None:
