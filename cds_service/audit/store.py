@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 
 from cds_service.audit.database import bounded_engine, pool_timeouts_counted, unavailable_when_unanswered, upsert_insert
 from cds_service.config import DatabaseSettings
+from cds_service.errors import ServiceUnavailable
 
 metadata = MetaData()
 
@@ -134,6 +135,16 @@ class Store:
         "can't change autocommit now"); each worker opens its own on first use instead.
         """
         self.engine.dispose(close=False)
+
+    def connect_ahead(self) -> bool:
+        """In a new worker, before it serves: open its first pooled connection, so the first clinician's
+        call does not pay for it (issue #15, scenario f). A database that does not answer now is no
+        reason to stop the worker: the call that needs it answers 503 as always. True when connected."""
+        try:
+            with unavailable_when_unanswered("the worker's first connection"), self.engine.connect():
+                return True
+        except ServiceUnavailable:
+            return False
 
     def close(self) -> None:
         """Close every pooled connection (the gunicorn master calls this before forking workers)."""

@@ -127,7 +127,8 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log
 
     Threads because a hook call mostly waits on the FHIR server; the app is built before forking,
     so configuration errors stop the command before any worker starts. No database connection
-    crosses the fork: the master closes its pool, and each worker starts with an empty one.
+    crosses the fork: the master closes its pool, and each worker opens its own first one before it
+    serves (`Store.connect_ahead`, scenario f of issue #15).
     `when_ready` is called once the port is bound, as the workers start.
     """
     from cds_service.http.metrics import worker_exited
@@ -152,7 +153,7 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log
             "keepalive": 5,
             "accesslog": None,  # the app writes its own structured request log, without tokens
             "limit_request_field_size": 16384,
-            "post_fork": lambda _server, _worker: store.after_fork(),
+            "post_fork": lambda _server, _worker: (store.after_fork(), store.connect_ahead()),
             "child_exit": lambda _server, worker: worker_exited(worker.pid),
         },
     ).run()
