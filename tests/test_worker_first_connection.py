@@ -11,9 +11,9 @@ from cds_service.config import DatabaseSettings
 
 def test_a_worker_starts_with_one_open_connection_in_its_pool(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'audit.db'}")
-    store.after_fork()
-    assert store.engine.pool.checkedin() == 0  # what a fresh worker has without it
-    assert store.connect_ahead() is True
+    store.engine.dispose(close=False)
+    assert store.engine.pool.checkedin() == 0  # what a fresh worker had before: nothing open
+    store.after_fork()  # gunicorn's post_fork in every worker (cli/serve.py)
     assert store.engine.pool.checkedin() == 1  # opened, and back in the pool for the first call
     store.close()
 
@@ -24,5 +24,6 @@ def test_a_database_that_does_not_answer_does_not_stop_the_worker() -> None:
         port = closed.getsockname()[1]
     store = Store(f"postgresql+psycopg://nobody@127.0.0.1:{port}/test",
                   DatabaseSettings(connect_timeout_seconds=2.0))
+    store.after_fork()  # no exception: the worker starts
     assert store.connect_ahead() is False
     assert store.engine.pool.checkedin() == 0

@@ -132,9 +132,10 @@ class Store:
         """In a forked worker: forget the parent's pooled connections without closing them.
 
         A connection inherited by two processes is one socket used by both (psycopg then fails with
-        "can't change autocommit now"); each worker opens its own on first use instead.
+        "can't change autocommit now"); each worker opens its own instead, before it serves.
         """
         self.engine.dispose(close=False)
+        self.connect_ahead()
 
     def connect_ahead(self) -> bool:
         """In a new worker, before it serves: open its first pooled connection, so the first clinician's

@@ -153,7 +153,7 @@ def run(app: Flask, host: str, port: int, workers: int, threads: int = 4, *, log
             "keepalive": 5,
             "accesslog": None,  # the app writes its own structured request log, without tokens
             "limit_request_field_size": 16384,
-            "post_fork": lambda _server, _worker: (store.after_fork(), store.connect_ahead()),
+            "post_fork": lambda _server, _worker: store.after_fork(),
             "child_exit": lambda _server, worker: worker_exited(worker.pid),
         },
     ).run()
