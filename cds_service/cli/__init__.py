@@ -228,15 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "serve refuses a database that is behind)",
                                 description="Bring the audit database to this release's schema; run it before "
                                 "serve after each upgrade (it does nothing when already current).")
-    upgrade.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
-                         "else the embedded defaults)")
+    _add_config_option(upgrade)
     upgrade.set_defaults(func=_db_upgrade)
     purge = db_sub.add_parser("purge", help="delete the decision pages older than decision_page_days (run it "
                               "daily from cron); the audit records stay",
                               description="Delete the decision pages older than decision_page_days, keeping "
                               "their audit records; run it daily from cron.")
-    purge.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
-                       "else the embedded defaults)")
+    _add_config_option(purge)
     purge.set_defaults(func=_db_purge)
 
     add_toolkit_commands(sub)
@@ -246,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DATA_COMMANDS = frozenset({"serve", "check", "plan", "demo", "simulate"})  # they decide with the data files
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    """`--config` of the database commands: they read the configuration as serve does."""
+    parser.add_argument("--config", help="TOML configuration file (default: $SIROLIMUS_CDS_CONFIG, "
+                        "else the embedded defaults)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
